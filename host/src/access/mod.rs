@@ -1,0 +1,188 @@
+//! The access layer: the single path to customer data.
+//!
+//! Storage is reachable only through a [`Gate`], which takes the caller ([`Principal`]) and hands
+//! back a [`RecordAccess`] narrowed to that caller's effective permissions ([`policy::Effective`]).
+//! Every method of the handle checks the policy, validates, encrypts or decrypts through
+//! [`crate::crypto`], masks, and writes its audit entry through [`crate::audit`]: changes in the same
+//! transaction, reads before the data is returned, denials always. There is no other way to a record.
+
+mod mask;
+pub mod policy;
+mod records;
+mod schema_admin;
+
+pub use policy::{Action, Effective, FieldAccess};
+pub use records::{Filter, FilterOp, ListQuery, RecordAccess, RecordPage, RecordView, WriteOptions};
+
+use crate::audit::{Actor, Audit, AuditError, AuditFilter, AuditPage, Event, Outcome};
+use crate::crypto::keystore::{BLIND_INDEX_KEY, KeyError, Keystore};
+use crate::crypto::{BlindIndexer, CryptoError};
+use crate::model::Schema;
+use crate::model::validate::ValidationError;
+use crate::store::{Db, StoreError};
+use std::sync::{Arc, RwLock};
+
+/// Who is asking: a person (or, later, a plugin acting for one), with the request it belongs to.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub actor: Actor,
+    pub user_id: Option<String>,
+    pub is_admin: bool,
+    pub request_id: Option<String>,
+    pub purpose: Option<String>,
+}
+
+impl Principal {
+    /// The host itself (demo seeding, maintenance): acts with full rights and is audited as `system`.
+    pub fn system(component: &str) -> Principal {
+        Principal { actor: Actor::system(component), user_id: None, is_admin: true, request_id: None, purpose: None }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("unknown object `{0}`")]
+    UnknownObject(String),
+    #[error("no {object} record with id {id}")]
+    NotFound { object: String, id: String },
+    #[error("permission denied: {0}")]
+    Denied(String),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data failed authentication: altered, moved or swapped in the database.
+    #[error("integrity error: {0}")]
+    Integrity(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AccessError {
+    fn from(e: StoreError) -> Self {
+        AccessError::Internal(e.to_string())
+    }
+}
+impl From<sqlx::Error> for AccessError {
+    fn from(e: sqlx::Error) -> Self {
+        AccessError::Internal(format!("database: {e}"))
+    }
+}
+impl From<AuditError> for AccessError {
+    fn from(e: AuditError) -> Self {
+        AccessError::Internal(e.to_string())
+    }
+}
+impl From<KeyError> for AccessError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Crypto(CryptoError::Integrity(m)) => AccessError::Integrity(m),
+            other => AccessError::Internal(other.to_string()),
+        }
+    }
+}
+impl From<CryptoError> for AccessError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Integrity(m) | CryptoError::Malformed(m) => AccessError::Integrity(m),
+            other => AccessError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = AccessError> = std::result::Result<T, E>;
+
+pub(crate) struct GateInner {
+    pub(crate) db: Db,
+    pub(crate) keys: Arc<Keystore>,
+    pub(crate) audit: Audit,
+    pub(crate) index: BlindIndexer,
+    schema: RwLock<Arc<Schema>>,
+}
+
+/// The gate to customer data. Cheap to clone.
+#[derive(Clone)]
+pub struct Gate {
+    inner: Arc<GateInner>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
+}
+
+impl Gate {
+    pub async fn open(db: Db, keys: Arc<Keystore>, audit: Audit) -> Result<Gate> {
+        let index_root = keys.system_key(db.reader(), BLIND_INDEX_KEY).await?;
+        let schema = schema_admin::load_schema(&db).await?;
+        Ok(Gate {
+            inner: Arc::new(GateInner {
+                db,
+                keys,
+                audit,
+                index: BlindIndexer::new(&index_root.key),
+                schema: RwLock::new(Arc::new(schema)),
+            }),
+        })
+    }
+
+    /// The record handle for one caller: the only way to read or change records.
+    pub fn records(&self, principal: &Principal) -> RecordAccess {
+        RecordAccess::new(self.inner.clone(), principal.clone(), Effective::of(principal))
+    }
+
+    pub fn schema(&self) -> Arc<Schema> {
+        self.inner.schema()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Audit entries, for callers allowed to read the audit trail. A subject is named by its subject
+    /// id and looked up by its pseudonym, which only exists while the subject's key does.
+    pub async fn audit_log(&self, principal: &Principal, mut filter: AuditFilter, subject_id: Option<&str>) -> Result<AuditPage> {
+        let perms = Effective::of(principal);
+        if !perms.may(None, Action::Audit) {
+            self.inner.deny(principal, "audit.query", None, "reading the audit trail").await?;
+        }
+        if let Some(sid) = subject_id {
+            filter.subject = Some(records::subject_pseudonym(&self.inner, sid).await?);
+        }
+        Ok(crate::audit::query(&self.inner.db, &filter).await?)
+    }
+
+    /// Writes an audit entry for an event outside the record path (login, key operation).
+    pub async fn audit_event(&self, event: Event) -> Result<()> {
+        Ok(self.inner.audit.record(vec![event]).await?)
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+}
+
+impl GateInner {
+    pub(crate) fn schema(&self) -> Arc<Schema> {
+        self.schema.read().expect("schema lock").clone()
+    }
+    pub(crate) fn set_schema(&self, s: Schema) {
+        *self.schema.write().expect("schema lock") = Arc::new(s);
+    }
+
+    /// Records a denial and returns the error for it.
+    pub(crate) async fn deny<T>(&self, p: &Principal, action: &str, object: Option<&str>, what: &str) -> Result<T> {
+        let mut ev = Event::new(&p.actor, action, Outcome::Denied)
+            .request(p.request_id.as_deref())
+            .purpose(p.purpose.as_deref())
+            .detail(what.to_string());
+        if let Some(o) = object {
+            ev = ev.object(o);
+        }
+        self.audit.record(vec![ev]).await?;
+        Err(AccessError::Denied(what.to_string()))
+    }
+}

@@ -1,0 +1,685 @@
+//! The record handle: create, read, list, update and delete, each checked, sealed and audited.
+
+use super::mask::mask;
+use super::policy::{Action, Effective, FieldAccess};
+use super::{AccessError, GateInner, Principal, Result};
+use crate::audit::{Event, Outcome};
+use crate::crypto::DataKey;
+use crate::crypto::keystore::WrappedKey;
+use crate::model::validate::{CleanFields, WriteMode, normalise_for_index, validate_fields, validate_value};
+use crate::model::{FieldDef, FieldType, ObjectDef, SubjectMode};
+use crate::store::{Arg, Conditions, Tx, micros_to_rfc3339, now_micros};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::Row;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A record as a caller may see it: hidden fields are absent, masked ones are listed in `masked`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecordView {
+    pub id: String,
+    pub object: String,
+    /// The data subject the record belongs to, if any.
+    pub subject_id: Option<String>,
+    pub owner_id: Option<String>,
+    /// Increases with every update; send it back as `If-Match` to avoid lost updates.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// Fields shown masked rather than in clear.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
+    /// True when the subject's key was destroyed: personal fields are gone for good.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecordPage {
+    pub records: Vec<RecordView>,
+    /// Pass as `after` to fetch the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl FilterOp {
+    pub fn parse(s: &str) -> Option<FilterOp> {
+        Some(match s {
+            "eq" => FilterOp::Eq,
+            "gt" => FilterOp::Gt,
+            "gte" => FilterOp::Gte,
+            "lt" => FilterOp::Lt,
+            "lte" => FilterOp::Lte,
+            _ => return None,
+        })
+    }
+    fn sql(self) -> &'static str {
+        match self {
+            FilterOp::Eq => "=",
+            FilterOp::Gt => ">",
+            FilterOp::Gte => ">=",
+            FilterOp::Lt => "<",
+            FilterOp::Lte => "<=",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub field: String,
+    pub op: FilterOp,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filters: Vec<Filter>,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub owner_id: Option<String>,
+    /// Optimistic concurrency: the version the caller last saw.
+    pub expected_version: Option<i64>,
+}
+
+/// A handle on records narrowed to one caller's permissions.
+pub struct RecordAccess {
+    inner: Arc<GateInner>,
+    principal: Principal,
+    perms: Effective,
+}
+
+const SELECT_ROW: &str = "SELECT r.id, r.object, r.subject_id, r.owner_id, r.version, r.created_at, r.updated_at, \
+     r.plain, r.sealed, k.id AS kid, k.version AS kversion, k.root_version, k.wrapped, k.state \
+     FROM records r JOIN data_keys k ON k.id = r.key_id";
+
+struct StoredRecord {
+    id: String,
+    object: String,
+    subject_id: Option<String>,
+    owner_id: Option<String>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    plain: Map<String, Value>,
+    sealed: BTreeMap<String, String>,
+    key: WrappedKey,
+}
+
+impl StoredRecord {
+    fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredRecord> {
+        let plain: String = r.try_get("plain")?;
+        let sealed: String = r.try_get("sealed")?;
+        let id: String = r.try_get("id")?;
+        let bad = |what: &str| AccessError::Integrity(format!("record {id}: {what} is not valid JSON"));
+        Ok(StoredRecord {
+            plain: serde_json::from_str(&plain).map_err(|_| bad("plain"))?,
+            sealed: serde_json::from_str(&sealed).map_err(|_| bad("sealed"))?,
+            object: r.try_get("object")?,
+            subject_id: r.try_get("subject_id")?,
+            owner_id: r.try_get("owner_id")?,
+            version: r.try_get("version")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+            key: WrappedKey {
+                id: r.try_get("kid")?,
+                version: r.try_get("kversion")?,
+                root_version: r.try_get("root_version")?,
+                wrapped: r.try_get("wrapped")?,
+                destroyed: r.try_get::<String, _>("state")? == "destroyed",
+            },
+            id,
+        })
+    }
+}
+
+/// The kind a blind index is computed under: shared across objects so that the same email on a
+/// contact and on a lead gives the same digest.
+fn index_kind(def: &FieldDef) -> String {
+    match def.field_type {
+        FieldType::Email => "email".into(),
+        FieldType::Phone => "phone".into(),
+        _ => format!("field:{}", def.name),
+    }
+}
+
+/// The pseudonym of a subject, computed from its key (see `DataKey::pseudonym`).
+pub(crate) async fn subject_pseudonym(inner: &GateInner, subject_id: &str) -> Result<String> {
+    let key = subject_key(inner, None, subject_id).await?;
+    Ok(key.pseudonym(subject_id))
+}
+
+async fn subject_key(inner: &GateInner, tx: Option<&mut Tx>, subject_id: &str) -> Result<DataKey> {
+    let sql = "SELECT k.id, k.version, k.root_version, k.wrapped, k.state FROM subjects s \
+               JOIN data_keys k ON k.id = s.key_id WHERE s.id = $1";
+    let q = sqlx::query(sql).bind(subject_id.to_string());
+    let row = match tx {
+        Some(tx) => q.fetch_optional(&mut **tx).await?,
+        None => q.fetch_optional(inner.db.reader()).await?,
+    };
+    let r = row.ok_or_else(|| AccessError::BadRequest(format!("unknown subject {subject_id}")))?;
+    let w = WrappedKey {
+        id: r.try_get(0)?,
+        version: r.try_get(1)?,
+        root_version: r.try_get(2)?,
+        wrapped: r.try_get(3)?,
+        destroyed: r.try_get::<String, _>(4)? == "destroyed",
+    };
+    if w.destroyed {
+        return Err(AccessError::Conflict(format!("subject {subject_id} was erased")));
+    }
+    Ok(inner.keys.unwrap(&w)?)
+}
+
+impl RecordAccess {
+    pub(super) fn new(inner: Arc<GateInner>, principal: Principal, perms: Effective) -> Self {
+        RecordAccess { inner, principal, perms }
+    }
+
+    fn object(&self, name: &str) -> Result<Arc<ObjectDef>> {
+        let schema = self.inner.schema();
+        schema.object(name).cloned().map(Arc::new).ok_or_else(|| AccessError::UnknownObject(name.to_string()))
+    }
+
+    fn event(&self, action: &str, outcome: Outcome) -> Event {
+        Event::new(&self.principal.actor, action, outcome)
+            .request(self.principal.request_id.as_deref())
+            .purpose(self.principal.purpose.as_deref())
+    }
+
+    async fn deny<T>(&self, action: &str, object: &str, what: String) -> Result<T> {
+        self.inner.deny(&self.principal, action, Some(object), &what).await
+    }
+
+    /// Validates input, reloading the schema once if it names something this node has not seen
+    /// (another node may have added a custom field).
+    async fn validate(&self, obj: Arc<ObjectDef>, input: &Map<String, Value>, mode: WriteMode) -> Result<(Arc<ObjectDef>, CleanFields)> {
+        match validate_fields(&obj, input, mode) {
+            Ok(c) => Ok((obj, c)),
+            Err(crate::model::validate::ValidationError::UnknownField { .. }) => {
+                self.inner.set_schema(super::schema_admin::load_schema(&self.inner.db).await?);
+                let obj = self.object(&obj.name)?;
+                Ok((obj.clone(), validate_fields(&obj, input, mode)?))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn check_writable(&self, obj: &ObjectDef, action: &str, clean: &CleanFields) -> Result<()> {
+        let denied: Vec<String> = clean
+            .keys()
+            .filter(|name| {
+                let def = obj.field(name).expect("validated");
+                self.perms.field(obj, def) < FieldAccess::Write
+            })
+            .cloned()
+            .collect();
+        if !denied.is_empty() {
+            return self.deny(action, &obj.name, format!("no write access to field(s) {} of {}", denied.join(", "), obj.name)).await;
+        }
+        Ok(())
+    }
+
+    /// References must name an existing record of the right object.
+    async fn check_references(&self, tx: &mut Tx, obj: &ObjectDef, clean: &CleanFields) -> Result<()> {
+        for (name, value) in clean {
+            let def = obj.field(name).expect("validated");
+            let (FieldType::Reference { object: target }, Some(id)) = (&def.field_type, value.as_str()) else { continue };
+            let found: Option<String> = sqlx::query_scalar("SELECT object FROM records WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if found.as_deref() != Some(target.as_str()) {
+                return Err(AccessError::BadRequest(format!("field `{name}` refers to no {target} record with that id")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The subject and key a new (or re-linked) record is sealed under.
+    async fn subject_for(&self, tx: &mut Tx, obj: &ObjectDef, link: Option<&str>) -> Result<(Option<String>, DataKey)> {
+        let keys = &self.inner.keys;
+        match obj.subject_mode {
+            SubjectMode::Owns => {
+                let sid = uuid::Uuid::new_v4().to_string();
+                let key = keys.create_key(tx, "subject", &sid, &uuid::Uuid::new_v4().to_string()).await?;
+                sqlx::query("INSERT INTO subjects (id, key_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(sid.clone())
+                    .bind(key.id.clone())
+                    .bind(now_micros())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok((Some(sid), key))
+            }
+            SubjectMode::Inherits if link.is_some() => {
+                let sid: Option<String> = sqlx::query_scalar("SELECT subject_id FROM records WHERE id = $1")
+                    .bind(link.unwrap_or_default().to_string())
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .flatten();
+                match sid {
+                    Some(sid) => {
+                        let key = subject_key(&self.inner, Some(tx), &sid).await?;
+                        Ok((Some(sid), key))
+                    }
+                    None => Ok((None, keys.object_key(tx, &obj.name).await?)),
+                }
+            }
+            _ => Ok((None, keys.object_key(tx, &obj.name).await?)),
+        }
+    }
+
+    /// Splits clean values into plain JSON, sealed ciphertexts and blind-index digests.
+    fn seal_values(&self, obj: &ObjectDef, id: &str, key: &DataKey, clean: &CleanFields, plain: &mut Map<String, Value>, sealed: &mut BTreeMap<String, String>) -> Vec<(String, Option<String>)> {
+        let mut digests = Vec::new();
+        for (name, value) in clean {
+            let def = obj.field(name).expect("validated");
+            if value.is_null() {
+                plain.remove(name);
+                sealed.remove(name);
+            } else if def.classification.is_encrypted() {
+                sealed.insert(name.clone(), key.seal_field(&obj.name, id, name, value));
+            } else {
+                plain.insert(name.clone(), value.clone());
+            }
+            if def.blind_index {
+                let digest = value.as_str().map(|s| {
+                    self.inner.index.digest(&index_kind(def), &normalise_for_index(&def.field_type, s))
+                });
+                digests.push((name.clone(), digest));
+            }
+        }
+        digests
+    }
+
+    async fn write_digests(&self, tx: &mut Tx, object: &str, id: &str, digests: &[(String, Option<String>)], replace: bool) -> Result<()> {
+        for (field, digest) in digests {
+            if replace {
+                sqlx::query("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
+                    .bind(id.to_string())
+                    .bind(field.clone())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            if let Some(d) = digest {
+                sqlx::query("INSERT INTO blind_index (object, field, digest, record_id) VALUES ($1, $2, $3, $4)")
+                    .bind(object.to_string())
+                    .bind(field.clone())
+                    .bind(d.clone())
+                    .bind(id.to_string())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a record. Required fields, types, references and write permission are checked first.
+    pub async fn create(&self, object: &str, input: &Map<String, Value>, opts: WriteOptions) -> Result<RecordView> {
+        let obj = self.object(object)?;
+        if !self.perms.may(Some(&obj), Action::Create) {
+            return self.deny("create", object, format!("may not create {object} records")).await;
+        }
+        let (obj, clean) = self.validate(obj, input, WriteMode::Create).await?;
+        self.check_writable(&obj, "create", &clean).await?;
+        let mut tx = self.inner.db.begin_write().await?;
+        self.check_references(&mut tx, &obj, &clean).await?;
+        let link = obj.subject_link().and_then(|f| clean.get(&f.name)).and_then(Value::as_str).map(str::to_string);
+        let (subject_id, key) = self.subject_for(&mut tx, &obj, link.as_deref()).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let (mut plain, mut sealed) = (Map::new(), BTreeMap::new());
+        let digests = self.seal_values(&obj, &id, &key, &clean, &mut plain, &mut sealed);
+        let now = now_micros();
+        let owner = opts.owner_id.or_else(|| self.principal.user_id.clone());
+        sqlx::query(
+            "INSERT INTO records (id, object, subject_id, key_id, owner_id, version, created_at, updated_at, plain, sealed) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $6, $7, $8)",
+        )
+        .bind(id.clone())
+        .bind(obj.name.clone())
+        .bind(subject_id.clone())
+        .bind(key.id.clone())
+        .bind(owner.clone())
+        .bind(now)
+        .bind(Value::Object(plain.clone()).to_string())
+        .bind(serde_json::to_string(&sealed).expect("map serialises"))
+        .execute(&mut *tx)
+        .await?;
+        self.write_digests(&mut tx, &obj.name, &id, &digests, false).await?;
+        let pseudonym = subject_id.as_deref().map(|s| key.pseudonym(s));
+        let ev = self
+            .event("create", Outcome::Allowed)
+            .object(&obj.name)
+            .record(&id)
+            .fields(clean.keys().cloned().collect())
+            .subject(pseudonym);
+        self.inner.audit.append(&mut tx, vec![ev]).await?;
+        tx.commit().await?;
+        let stored = StoredRecord {
+            id,
+            object: obj.name.clone(),
+            subject_id,
+            owner_id: owner,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            plain,
+            sealed,
+            key: WrappedKey { id: key.id.clone(), version: key.version, root_version: 0, wrapped: None, destroyed: false },
+        };
+        // The caller wrote these values; echoing them back is not a new disclosure, so no read entry.
+        let (view, _) = self.view(&obj, &stored, Some(&key))?;
+        Ok(view)
+    }
+
+    /// Builds the caller's view of a stored record; returns the personal fields shown in clear.
+    fn view(&self, obj: &ObjectDef, r: &StoredRecord, key: Option<&DataKey>) -> Result<(RecordView, Vec<String>)> {
+        let unwrapped;
+        let key = match key {
+            Some(k) => Some(k),
+            None if r.key.destroyed => None,
+            None if r.sealed.is_empty() => None,
+            None => {
+                unwrapped = self.inner.keys.unwrap(&r.key)?;
+                Some(&unwrapped)
+            }
+        };
+        let mut fields = Map::new();
+        let mut masked = Vec::new();
+        let mut seen_personal = Vec::new();
+        for def in &obj.fields {
+            let access = self.perms.field(obj, def);
+            if !access.can_see() {
+                continue;
+            }
+            let value = if def.classification.is_encrypted() {
+                match (r.sealed.get(&def.name), key) {
+                    (Some(ct), Some(k)) => k.open_field(&r.object, &r.id, &def.name, ct)?,
+                    _ => continue,
+                }
+            } else {
+                match r.plain.get(&def.name) {
+                    Some(v) => v.clone(),
+                    None => continue,
+                }
+            };
+            if access.in_clear() {
+                if def.classification.is_encrypted() {
+                    seen_personal.push(def.name.clone());
+                }
+                fields.insert(def.name.clone(), value);
+            } else {
+                fields.insert(def.name.clone(), mask(def, &value));
+                masked.push(def.name.clone());
+            }
+        }
+        let view = RecordView {
+            id: r.id.clone(),
+            object: r.object.clone(),
+            subject_id: r.subject_id.clone(),
+            owner_id: r.owner_id.clone(),
+            version: r.version,
+            created_at: micros_to_rfc3339(r.created_at),
+            updated_at: micros_to_rfc3339(r.updated_at),
+            fields,
+            masked,
+            erased: r.key.destroyed,
+        };
+        Ok((view, seen_personal))
+    }
+
+    /// The audit entry for a read that disclosed personal fields (in clear or masked).
+    fn read_event(&self, action: &str, r: &StoredRecord, view: &RecordView, seen: Vec<String>) -> Option<Event> {
+        if seen.is_empty() && view.masked.is_empty() {
+            return None;
+        }
+        let pseudonym = match (&r.subject_id, r.key.destroyed) {
+            (Some(sid), false) => self.inner.keys.unwrap(&r.key).ok().map(|k| k.pseudonym(sid)),
+            _ => None,
+        };
+        let mut ev = self.event(action, Outcome::Allowed).object(&r.object).record(&r.id).fields(seen).subject(pseudonym);
+        if !view.masked.is_empty() {
+            ev = ev.detail(format!("masked: {}", view.masked.join(",")));
+        }
+        Some(ev)
+    }
+
+    async fn integrity_failure<T>(&self, object: &str, id: &str, e: AccessError) -> Result<T> {
+        if let AccessError::Integrity(_) = &e {
+            let ev = self.event("read", Outcome::Failed).object(object).record(id).detail("integrity check failed");
+            self.inner.audit.record(vec![ev]).await?;
+        }
+        Err(e)
+    }
+
+    /// Reads one record; the read of its personal fields is on record before the data is returned.
+    pub async fn get(&self, object: &str, id: &str) -> Result<RecordView> {
+        let obj = self.object(object)?;
+        if !self.perms.may(Some(&obj), Action::Read) {
+            return self.deny("read", object, format!("may not read {object} records")).await;
+        }
+        let row = sqlx::query(&format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2"))
+            .bind(object.to_string())
+            .bind(id.to_ascii_lowercase())
+            .fetch_optional(self.inner.db.reader())
+            .await?
+            .ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
+        let stored = StoredRecord::from_row(&row)?;
+        let (view, seen) = match self.view(&obj, &stored, None) {
+            Ok(v) => v,
+            Err(e) => return self.integrity_failure(object, id, e).await,
+        };
+        if let Some(ev) = self.read_event("read", &stored, &view, seen) {
+            self.inner.audit.record(vec![ev]).await?;
+        }
+        Ok(view)
+    }
+
+    /// Lists records in id order (ids are time-ordered UUIDv7), a page at a time, with filters.
+    /// A filter may only name a field the caller can read in clear: filtering on a hidden or masked
+    /// field would let its value be guessed one query at a time.
+    pub async fn list(&self, object: &str, q: &ListQuery) -> Result<RecordPage> {
+        let obj = self.object(object)?;
+        if !self.perms.may(Some(&obj), Action::Read) {
+            return self.deny("list", object, format!("may not read {object} records")).await;
+        }
+        let db = &self.inner.db;
+        let mut c = Conditions::default();
+        c.push("r.object", "=", Arg::Text(object.to_string()));
+        for f in &q.filters {
+            let def = match obj.field(&f.field) {
+                Some(d) => d,
+                None => return Err(AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", f.field))),
+            };
+            if !self.perms.field(&obj, def).in_clear() {
+                return self.deny("list", object, format!("no read access to field `{}` used in a filter", f.field)).await;
+            }
+            self.push_filter(&mut c, &obj, def, f)?;
+        }
+        if let Some(after) = &q.after {
+            if uuid::Uuid::parse_str(after).is_err() {
+                return Err(AccessError::BadRequest("`after` must be the id of the last record of the previous page".into()));
+            }
+            c.push("r.id", ">", Arg::Text(after.to_ascii_lowercase()));
+        }
+        let limit = q.limit.clamp(1, 200);
+        let sql = format!("{SELECT_ROW}{} ORDER BY r.id LIMIT {}", c.where_sql(), limit + 1);
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(db.reader()).await?;
+        let mut records = Vec::with_capacity(rows.len().min(limit));
+        let mut events = Vec::new();
+        for row in rows.iter().take(limit) {
+            let stored = StoredRecord::from_row(row)?;
+            let (view, seen) = match self.view(&obj, &stored, None) {
+                Ok(v) => v,
+                Err(e) => return self.integrity_failure(object, &stored.id, e).await,
+            };
+            if let Some(ev) = self.read_event("list", &stored, &view, seen) {
+                events.push(ev);
+            }
+            records.push(view);
+        }
+        let next = if rows.len() > limit { records.last().map(|r| r.id.clone()) } else { None };
+        self.inner.audit.record(events).await?;
+        Ok(RecordPage { records, next })
+    }
+
+    fn push_filter(&self, c: &mut Conditions, obj: &ObjectDef, def: &FieldDef, f: &Filter) -> Result<()> {
+        let db = &self.inner.db;
+        let bad = |why: &str| AccessError::BadRequest(format!("filter on `{}`: {why}", def.name));
+        if def.classification.is_encrypted() {
+            if !def.blind_index {
+                return Err(bad("the field is encrypted and has no blind index, so it cannot be filtered"));
+            }
+            if f.op != FilterOp::Eq {
+                return Err(bad("an encrypted field supports equality only"));
+            }
+            let clean = validate_value(def, &Value::String(f.value.clone())).map_err(|e| bad(&e.to_string()))?;
+            let digest = self.inner.index.digest(&index_kind(def), &normalise_for_index(&def.field_type, clean.as_str().unwrap_or_default()));
+            c.push_template(
+                &format!("r.id IN (SELECT record_id FROM blind_index WHERE object = '{}' AND field = '{}' AND digest = {{}})", obj.name, def.name),
+                Arg::Text(digest),
+            );
+            return Ok(());
+        }
+        if f.op != FilterOp::Eq && !def.field_type.is_ordered() {
+            return Err(bad("range filters need a number, integer, date or datetime field"));
+        }
+        match &def.field_type {
+            FieldType::Number | FieldType::Integer => {
+                let n: f64 = f.value.parse().map_err(|_| bad("expected a number"))?;
+                c.push(&db.json_number("r.plain", &def.name), f.op.sql(), Arg::Real(n));
+            }
+            FieldType::Bool => {
+                let b = match f.value.as_str() {
+                    "true" => "true",
+                    "false" => "false",
+                    _ => return Err(bad("expected true or false")),
+                };
+                c.push(&db.json_bool("r.plain", &def.name), "=", Arg::Text(b.into()));
+            }
+            FieldType::Tags => return Err(bad("tags cannot be filtered yet")),
+            _ => {
+                let clean = validate_value(def, &Value::String(f.value.clone())).map_err(|e| bad(&e.to_string()))?;
+                c.push(&db.json_text("r.plain", &def.name), f.op.sql(), Arg::Text(clean.as_str().unwrap_or_default().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_for_write(&self, tx: &mut Tx, object: &str, id: &str) -> Result<StoredRecord> {
+        let row = sqlx::query(&format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2{}", self.inner.db.for_update()))
+            .bind(object.to_string())
+            .bind(id.to_ascii_lowercase())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
+        StoredRecord::from_row(&row)
+    }
+
+    /// Changes some fields of a record; `null` clears a field.
+    pub async fn update(&self, object: &str, id: &str, input: &Map<String, Value>, opts: WriteOptions) -> Result<RecordView> {
+        let obj = self.object(object)?;
+        if !self.perms.may(Some(&obj), Action::Update) {
+            return self.deny("update", object, format!("may not update {object} records")).await;
+        }
+        let (obj, clean) = self.validate(obj, input, WriteMode::Update).await?;
+        self.check_writable(&obj, "update", &clean).await?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let mut r = self.load_for_write(&mut tx, object, id).await?;
+        if let Some(v) = opts.expected_version {
+            if v != r.version {
+                return Err(AccessError::Conflict(format!(
+                    "{object} {id} is at version {}, not {v}: reload it and apply the change again",
+                    r.version
+                )));
+            }
+        }
+        if r.key.destroyed {
+            return Err(AccessError::Conflict(format!("{object} {id} belongs to an erased subject")));
+        }
+        self.check_references(&mut tx, &obj, &clean).await?;
+        let mut key = self.inner.keys.unwrap(&r.key)?;
+        let mut all_clean = clean.clone();
+        // A changed subject link moves the record to another subject: everything is sealed again
+        // under the new subject's key.
+        if let (SubjectMode::Inherits, Some(link_def)) = (obj.subject_mode, obj.subject_link()) {
+            if let Some(new_link) = clean.get(&link_def.name) {
+                let (sid, new_key) = self.subject_for(&mut tx, &obj, new_link.as_str()).await?;
+                if new_key.id != key.id {
+                    for (name, ct) in std::mem::take(&mut r.sealed) {
+                        if !all_clean.contains_key(&name) {
+                            let v = key.open_field(&r.object, &r.id, &name, &ct)?;
+                            all_clean.insert(name, v);
+                        }
+                    }
+                    key = new_key;
+                    r.subject_id = sid;
+                }
+            }
+        }
+        let digests = self.seal_values(&obj, &r.id, &key, &all_clean, &mut r.plain, &mut r.sealed);
+        let now = now_micros();
+        let owner = opts.owner_id.clone().or(r.owner_id.clone());
+        sqlx::query(
+            "UPDATE records SET plain = $1, sealed = $2, version = version + 1, updated_at = $3, owner_id = $4, \
+             subject_id = $5, key_id = $6 WHERE id = $7",
+        )
+        .bind(Value::Object(r.plain.clone()).to_string())
+        .bind(serde_json::to_string(&r.sealed).expect("map serialises"))
+        .bind(now)
+        .bind(owner.clone())
+        .bind(r.subject_id.clone())
+        .bind(key.id.clone())
+        .bind(r.id.clone())
+        .execute(&mut *tx)
+        .await?;
+        self.write_digests(&mut tx, &obj.name, &r.id, &digests, true).await?;
+        let pseudonym = r.subject_id.as_deref().map(|s| key.pseudonym(s));
+        let ev = self.event("update", Outcome::Allowed).object(&obj.name).record(&r.id).fields(clean.keys().cloned().collect()).subject(pseudonym);
+        self.inner.audit.append(&mut tx, vec![ev]).await?;
+        tx.commit().await?;
+        r.version += 1;
+        r.updated_at = now;
+        r.owner_id = owner;
+        let (view, _) = self.view(&obj, &r, Some(&key))?;
+        Ok(view)
+    }
+
+    /// Deletes a record and its blind indexes.
+    pub async fn delete(&self, object: &str, id: &str, opts: WriteOptions) -> Result<()> {
+        let obj = self.object(object)?;
+        if !self.perms.may(Some(&obj), Action::Delete) {
+            return self.deny("delete", object, format!("may not delete {object} records")).await;
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        let r = self.load_for_write(&mut tx, object, id).await?;
+        if let Some(v) = opts.expected_version {
+            if v != r.version {
+                return Err(AccessError::Conflict(format!("{object} {id} is at version {}, not {v}", r.version)));
+            }
+        }
+        sqlx::query("DELETE FROM records WHERE id = $1").bind(r.id.clone()).execute(&mut *tx).await?;
+        let pseudonym = match (&r.subject_id, r.key.destroyed) {
+            (Some(sid), false) => Some(self.inner.keys.unwrap(&r.key)?.pseudonym(sid)),
+            _ => None,
+        };
+        let ev = self.event("delete", Outcome::Allowed).object(object).record(&r.id).subject(pseudonym);
+        self.inner.audit.append(&mut tx, vec![ev]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,72 @@
+//! `/api/v1/audit`: the questions a privacy officer asks, and chain verification.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiJson, AppError};
+use crate::access::Action;
+use crate::audit::{AuditFilter, AuditPage, VerifyReport};
+use axum::extract::{Query, State};
+use serde::Deserialize;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// A subject id: everything that touched this person (while their key exists).
+    pub subject: Option<String>,
+    /// An actor name: everything they did.
+    pub actor: Option<String>,
+    /// read, list, create, update, delete, export, login, ...
+    pub action: Option<String>,
+    /// allowed, denied or failed.
+    pub outcome: Option<String>,
+    pub object: Option<String>,
+    pub record: Option<String>,
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// `next_before` of the previous page.
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+fn time(v: &Option<String>, name: &str) -> Result<Option<i64>, AppError> {
+    v.as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|d| d.timestamp_micros())
+                .map_err(|_| AppError::bad_request(format!("`{name}` must be an RFC 3339 date-time")))
+        })
+        .transpose()
+}
+
+/// Audit entries, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 403, body = super::error::ErrorBody)), tag = "audit")]
+pub async fn query(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<AuditParams>) -> Result<ApiJson<AuditPage>, AppError> {
+    let filter = AuditFilter {
+        subject: None,
+        actor: q.actor,
+        action: q.action,
+        outcome: q.outcome,
+        object: q.object,
+        record_id: q.record,
+        from: time(&q.from, "from")?,
+        to: time(&q.to, "to")?,
+        before_seq: q.before,
+        limit: q.limit.unwrap_or(100),
+    };
+    Ok(ApiJson(state.gate.audit_log(&p, filter, q.subject.as_deref()).await?))
+}
+
+/// Verify the whole audit chain now.
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = VerifyReport)), tag = "audit")]
+pub async fn verify(State(state): State<AppState>, Caller(p): Caller) -> Result<ApiJson<VerifyReport>, AppError> {
+    if !crate::access::Effective::of(&p).may(None, Action::Audit) {
+        return Err(AppError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", "permission denied: reading the audit trail"));
+    }
+    let report = crate::audit::verify_chain(state.gate.db(), state.gate.audit().chain_key())
+        .await
+        .map_err(|e| AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.to_string()))?;
+    Ok(ApiJson(report))
+}

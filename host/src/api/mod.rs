@@ -1,0 +1,103 @@
+//! The REST API (axum). Handlers are thin: they parse, ask the access layer, and shape the answer.
+
+mod audit;
+mod auth;
+pub mod error;
+mod records;
+mod schema;
+
+use crate::access::Gate;
+use crate::auth::Auth;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::{get, post};
+use error::{AppError, ApiJson};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub gate: Gate,
+    pub auth: Auth,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "capcrm", description = "A CRM engine whose customer data is protected by construction."),
+    paths(
+        auth::token,
+        records::create, records::get, records::update, records::delete, records::list,
+        schema::list, schema::get, schema::add_object, schema::add_field,
+        audit::query, audit::verify,
+        healthz,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// Liveness and database reachability.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "ok")), security(), tag = "ops")]
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<&'static str, AppError> {
+    sqlx::query("SELECT 1")
+        .execute(state.gate.db().reader())
+        .await
+        .map_err(|_| AppError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "database unreachable"))?;
+    Ok("ok")
+}
+
+async fn openapi() -> ApiJson<utoipa::openapi::OpenApi> {
+    ApiJson(ApiDoc::openapi())
+}
+
+async fn fallback() -> AppError {
+    AppError::not_found("no such endpoint; the API is described at /api/v1/openapi.json")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/auth/token", post(auth::token))
+        .route("/openapi.json", get(openapi))
+        .route("/objects", get(schema::list).post(schema::add_object))
+        .route("/objects/{object}", get(schema::get))
+        .route("/objects/{object}/fields", post(schema::add_field))
+        .route("/records/{object}", get(records::list).post(records::create))
+        .route("/records/{object}/{id}", get(records::get).patch(records::update).delete(records::delete))
+        .route("/audit", get(audit::query))
+        .route("/audit/verify", get(audit::verify));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", api)
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Spans name the method and path only: query strings can carry filter values.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let rid = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %rid)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

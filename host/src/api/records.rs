@@ -1,0 +1,156 @@
+//! `/api/v1/records/{object}`: create, read, list, update, delete.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiJson, AppError};
+use crate::access::{Filter, FilterOp, ListQuery, RecordPage, RecordView, WriteOptions};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRecord {
+    /// Field values by field name.
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// The owning user; defaults to the caller.
+    pub owner_id: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRecord {
+    /// Fields to change; `null` clears a field.
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub owner_id: Option<String>,
+}
+
+fn expected_version(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    match headers.get(axum::http::header::IF_MATCH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .map(|s| s.trim().trim_matches('"'))
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| AppError::bad_request("If-Match must be the record's version number")),
+    }
+}
+
+fn check_id(id: &str) -> Result<(), AppError> {
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| AppError::bad_request("record ids are UUIDs"))
+}
+
+/// Create a record.
+#[utoipa::path(post, path = "/api/v1/records/{object}", request_body = CreateRecord,
+    params(("object" = String, Path, description = "object name, e.g. contact")),
+    responses((status = 201, body = RecordView), (status = 422, body = super::error::ErrorBody)), tag = "records")]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(object): Path<String>,
+    ApiJson(body): ApiJson<CreateRecord>,
+) -> Result<(StatusCode, ApiJson<RecordView>), AppError> {
+    let opts = WriteOptions { owner_id: body.owner_id, expected_version: None };
+    let view = state.gate.records(&p).create(&object, &body.fields, opts).await?;
+    Ok((StatusCode::CREATED, ApiJson(view)))
+}
+
+/// Read a record by id.
+#[utoipa::path(get, path = "/api/v1/records/{object}/{id}",
+    params(("object" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = RecordView), (status = 404, body = super::error::ErrorBody)), tag = "records")]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<ApiJson<RecordView>, AppError> {
+    check_id(&id)?;
+    Ok(ApiJson(state.gate.records(&p).get(&object, &id).await?))
+}
+
+/// Change fields of a record. Send `If-Match: <version>` to refuse a change on top of an unseen one.
+#[utoipa::path(patch, path = "/api/v1/records/{object}/{id}", request_body = UpdateRecord,
+    params(("object" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = RecordView), (status = 409, body = super::error::ErrorBody)), tag = "records")]
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<UpdateRecord>,
+) -> Result<ApiJson<RecordView>, AppError> {
+    check_id(&id)?;
+    let opts = WriteOptions { owner_id: body.owner_id, expected_version: expected_version(&headers)? };
+    Ok(ApiJson(state.gate.records(&p).update(&object, &id, &body.fields, opts).await?))
+}
+
+/// Delete a record.
+#[utoipa::path(delete, path = "/api/v1/records/{object}/{id}",
+    params(("object" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)), tag = "records")]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, AppError> {
+    check_id(&id)?;
+    let opts = WriteOptions { owner_id: None, expected_version: expected_version(&headers)? };
+    state.gate.records(&p).delete(&object, &id, opts).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Parses `limit`, `after`, `filter.<field>=v` and `filter.<field>.<op>=v` (op: eq, gt, gte, lt, lte).
+pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
+    let mut q = ListQuery { limit: 50, ..Default::default() };
+    let pairs: Vec<(String, String)> = match raw {
+        Some(r) => serde_urlencoded::from_str(r).map_err(|_| AppError::bad_request("the query string is malformed"))?,
+        None => Vec::new(),
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "limit" => {
+                q.limit = v.parse().ok().filter(|n| (1..=200).contains(n)).ok_or_else(|| AppError::bad_request("limit must be 1 to 200"))?;
+            }
+            "after" => q.after = Some(v),
+            _ => {
+                let Some(rest) = k.strip_prefix("filter.") else {
+                    return Err(AppError::bad_request(format!("unknown query parameter `{}`; use limit, after, filter.<field>[.<op>]", k.chars().take(60).collect::<String>())));
+                };
+                let (field, op) = match rest.split_once('.') {
+                    Some((f, op)) => (f, FilterOp::parse(op).ok_or_else(|| AppError::bad_request("filter operators are eq, gt, gte, lt, lte"))?),
+                    None => (rest, FilterOp::Eq),
+                };
+                if !crate::model::is_valid_identifier(field) {
+                    return Err(AppError::bad_request("filter names a field that cannot exist"));
+                }
+                if q.filters.len() >= 10 {
+                    return Err(AppError::bad_request("at most 10 filters"));
+                }
+                q.filters.push(Filter { field: field.to_string(), op, value: v });
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// List records a page at a time (keyset pagination in id order) with filters.
+#[utoipa::path(get, path = "/api/v1/records/{object}",
+    params(("object" = String, Path), ("limit" = Option<u32>, Query, description = "page size, 1 to 200 (default 50)"),
+           ("after" = Option<String>, Query, description = "`next` of the previous page"),
+           ("filter.<field>[.<op>]" = Option<String>, Query, description = "equality (blind-indexed encrypted fields too) or range (gt, gte, lt, lte) on plain ordered fields")),
+    responses((status = 200, body = RecordPage), (status = 400, body = super::error::ErrorBody)), tag = "records")]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(object): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<ApiJson<RecordPage>, AppError> {
+    let q = parse_list_query(raw.as_deref())?;
+    Ok(ApiJson(state.gate.records(&p).list(&object, &q).await?))
+}

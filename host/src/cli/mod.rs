@@ -1,0 +1,265 @@
+//! The `capcrm` command line. `main.rs` hands over to [`main`]; each command is a few lines that
+//! call into the library.
+
+mod serve;
+
+use crate::app::{App, Settings};
+use crate::crypto::RootKeyring;
+use crate::crypto::root::RootKeySource;
+use crate::store::Location;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "capcrm", version, about = "A CRM engine whose customer data is protected by construction")]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct GlobalArgs {
+    /// A TOML configuration file (keys: data_dir, database_url, key_file, listen, tls_cert, tls_key).
+    #[arg(long, global = true, env = "CAPCRM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory for the embedded SQLite database [default: ./capcrm-data].
+    #[arg(long, global = true, env = "CAPCRM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of SQLite (postgres://user@host/db).
+    #[arg(long, global = true, env = "CAPCRM_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Root key file (mode 0600) [default: <data-dir>.root.key beside the data directory].
+    /// The key may instead come from CAPCRM_ROOT_KEY.
+    #[arg(long, global = true, env = "CAPCRM_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    key_file: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the database, the root key (if none is given) and the first admin account.
+    Init(InitArgs),
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Initialise if needed, seed realistic demo data, and run the server.
+    Demo(serve::DemoArgs),
+    /// Root key operations.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Audit trail operations.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Custom objects and fields.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// User name of the first admin.
+    #[arg(long, default_value = "admin")]
+    admin_user: String,
+    /// Password of the first admin; generated and printed once if not given.
+    #[arg(long, env = "CAPCRM_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Add a root key version and re-wrap every data key under it, online. Records are not rewritten.
+    Rotate,
+    /// Show root key versions, their states and how many data keys each wraps.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the whole chain; exits 0 when intact, 1 naming the first bad entry otherwise.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum SchemaCommand {
+    /// Print the objects and fields (or one object) as JSON.
+    Show { object: Option<String> },
+    /// Add a custom field: `capcrm schema add-field contact '{"name":"vip_level","label":"VIP level","type":{"kind":"integer"},"classification":"internal"}'`
+    AddField { object: String, definition: String },
+    /// Add a custom object from its JSON definition (name, label, subject_mode, custom, fields).
+    AddObject { definition: String },
+}
+
+/// Resolved settings plus the file config for commands that need more.
+struct Resolved {
+    settings: Settings,
+    file: FileConfig,
+    data_dir: PathBuf,
+    key_file: Option<PathBuf>,
+}
+
+fn resolve(g: &GlobalArgs) -> anyhow::Result<Resolved> {
+    let file: FileConfig = match &g.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("config file {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = g.data_dir.clone().or(file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("capcrm-data"));
+    let database_url = g.database_url.clone().or(file.database_url.clone());
+    let location = match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Location::Postgres(url),
+        Some(_) => bail!("--database-url must start with postgres:// (SQLite is the default: use --data-dir)"),
+        None => Location::DataDir(data_dir.clone()),
+    };
+    let env_key = std::env::var("CAPCRM_ROOT_KEY").ok().filter(|s| !s.trim().is_empty());
+    let key_file = g.key_file.clone().or(file.key_file.clone());
+    let (root_key, key_file) = match (env_key, key_file) {
+        (Some(_), Some(_)) => bail!("both CAPCRM_ROOT_KEY and a key file are set: choose one"),
+        (Some(k), None) => (RootKeySource::Env(zeroize::Zeroizing::new(k)), None),
+        (None, Some(f)) => (RootKeySource::File(f.clone()), Some(f)),
+        (None, None) => {
+            let f = Settings::default_key_file(&data_dir);
+            (RootKeySource::File(f.clone()), Some(f))
+        }
+    };
+    Ok(Resolved { settings: Settings { location, root_key }, file, data_dir, key_file })
+}
+
+fn generate_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// `init`: creates the key file when none exists, then the database. Returns the admin password
+/// when it was generated.
+async fn init(r: &Resolved, admin_user: &str, password: Option<String>) -> anyhow::Result<Option<String>> {
+    if let (RootKeySource::File(path), true) = (&r.settings.root_key, r.key_file.as_ref().is_some_and(|p| !p.exists())) {
+        RootKeyring::create_file(path)?;
+        eprintln!("created root key file {} (mode 0600): keep it apart from the data and its backups", path.display());
+    }
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(generate_password);
+    App::init(&r.settings, admin_user, &password).await?;
+    Ok(generated.then_some(password))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let r = resolve(&cli.global)?;
+    match cli.command {
+        Command::Init(a) => {
+            let generated = init(&r, &a.admin_user, a.admin_password).await?;
+            println!("initialised {}", r.settings.location.describe());
+            if let Some(pw) = generated {
+                println!("admin user: {}\nadmin password (shown once): {pw}", a.admin_user);
+            }
+        }
+        Command::Serve(a) => serve::serve(&r, a).await?,
+        Command::Demo(a) => serve::demo(&r, a).await?,
+        Command::Keys { command } => {
+            let app = App::open(&r.settings).await?;
+            match command {
+                KeysCommand::Rotate => {
+                    let (version, n) = app.keys.rotate(&app.db, |done| eprint!("\rre-wrapped {done} data keys")).await?;
+                    eprintln!();
+                    let ev = crate::audit::Event::new(&crate::audit::Actor::system("cli"), "key.rotate", crate::audit::Outcome::Allowed)
+                        .detail(format!("root key version {version} active; {n} data keys re-wrapped"));
+                    app.gate.audit_event(ev).await?;
+                    println!("root key version {version} is active; {n} data keys re-wrapped; older versions retired");
+                    println!("older versions stay in the key file: backups taken before this rotation need them");
+                }
+                KeysCommand::Status => {
+                    for (v, state, n) in app.keys.status(&app.db).await? {
+                        println!("root key v{v}: {state}, wraps {n} data keys");
+                    }
+                }
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let app = App::open(&r.settings).await?;
+            let report = crate::audit::verify_chain(&app.db, app.gate.audit().chain_key()).await?;
+            if report.intact {
+                println!("audit chain intact: {} entries verified", report.entries);
+            } else {
+                println!(
+                    "audit chain BROKEN at entry {}: {}",
+                    report.first_bad_seq.unwrap_or_default(),
+                    report.problem.unwrap_or_default()
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Schema { command } => {
+            let app = App::open(&r.settings).await?;
+            let admin = crate::access::Principal::system("cli");
+            match command {
+                SchemaCommand::Show { object } => {
+                    let schema = app.gate.schema();
+                    let out = match object {
+                        Some(o) => serde_json::to_string_pretty(schema.object(&o).with_context(|| format!("unknown object `{o}`"))?)?,
+                        None => serde_json::to_string_pretty(&schema.objects().collect::<Vec<_>>())?,
+                    };
+                    println!("{out}");
+                }
+                SchemaCommand::AddField { object, definition } => {
+                    let def = serde_json::from_str(&definition).context("the field definition is not valid JSON of a field")?;
+                    let o = app.gate.add_custom_field(&admin, &object, def).await?;
+                    println!("{}", serde_json::to_string_pretty(&o)?);
+                }
+                SchemaCommand::AddObject { definition } => {
+                    let def = serde_json::from_str(&definition).context("the object definition is not valid JSON of an object")?;
+                    let o = app.gate.add_custom_object(&admin, def).await?;
+                    println!("{}", serde_json::to_string_pretty(&o)?);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAPCRM_LOG").unwrap_or_else(|_| "capcrm=info,tower_http=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `capcrm serve` and `capcrm demo`.
+
+use super::Resolved;
+use crate::api::{AppState, router};
+use crate::app::App;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]; port 0 picks a free port.
+    #[arg(long, env = "CAPCRM_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, env = "CAPCRM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "CAPCRM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Make (once) and use a self-signed certificate in <data-dir>/tls, for a trial.
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// How many demo contacts to create (with accounts, leads, deals and activities).
+    #[arg(long, default_value_t = 3000)]
+    contacts: usize,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<String>) -> anyhow::Result<()> {
+    let listen = a.listen.or(r.file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid address"));
+    let tls = match (a.tls_cert.or(r.file.tls_cert.clone()), a.tls_key.or(r.file.tls_key.clone()), a.tls_self_signed) {
+        (Some(c), Some(k), _) => Some(crate::tls::load_server_config(&c, &k)?),
+        (_, _, true) => {
+            let dir = r.data_dir.join("tls");
+            let (c, k) = crate::tls::generate_self_signed(&dir, &[])?;
+            Some(crate::tls::load_server_config(&c, &k)?)
+        }
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let state = AppState { gate: app.gate.clone(), auth: app.auth.clone() };
+    let routes = router(state);
+    println!("capcrm listening on {scheme}://{addr} ({})", r.settings.location.describe());
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    match tls {
+        Some(cfg) => crate::tls::serve_tls(listener, routes, cfg, shutdown_signal()).await?,
+        None => {
+            axum::serve(listener, routes.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+    }
+    app.db.close().await;
+    Ok(())
+}
+
+pub async fn serve(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
+    let app = App::open(&r.settings).await?;
+    serve_app(r, app, a, None).await
+}
+
+pub async fn demo(r: &Resolved, a: DemoArgs) -> anyhow::Result<()> {
+    let _ = a.contacts;
+    let mut banner = None;
+    let fresh = match &r.settings.location {
+        crate::store::Location::DataDir(d) => !d.join(crate::store::SQLITE_FILE).exists(),
+        crate::store::Location::Postgres(_) => false,
+    };
+    if fresh {
+        let pw = super::init(r, "admin", std::env::var("CAPCRM_ADMIN_PASSWORD").ok()).await?;
+        banner = Some(match pw {
+            Some(pw) => format!("sign in as `admin` with password `{pw}` (shown once)"),
+            None => "sign in as `admin` with the password from CAPCRM_ADMIN_PASSWORD".into(),
+        });
+    }
+    let app = App::open(&r.settings).await?;
+    serve_app(r, app, a.serve, banner).await
+}

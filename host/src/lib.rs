@@ -1,0 +1,15 @@
+//! capcrm: a CRM engine whose customer data is protected by construction.
+//!
+//! The host owns storage ([`store`]), encryption ([`crypto`]), access control ([`access`]) and the
+//! audit trail ([`audit`]). Every path to customer data goes through [`access::Gate`].
+
+pub mod access;
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod crypto;
+pub mod model;
+pub mod store;
+pub mod tls;

@@ -40,11 +40,11 @@ impl App {
     /// Opens an initialised database. The root key is checked before anything is written, so a
     /// wrong or missing key leaves the database untouched.
     pub async fn open(settings: &Settings) -> anyhow::Result<App> {
-        let ring = RootKeyring::load(settings.root_key.clone()).context("cannot load the root key")?;
         let db = Db::open(&settings.location, false).await?;
         if !db.is_initialised().await? {
             bail!("{} is not initialised: run `capcrm init` first", settings.location.describe());
         }
+        let ring = RootKeyring::load(settings.root_key.clone()).context("cannot load the root key")?;
         let keys = Arc::new(Keystore::new(ring, db.backend()));
         keys.verify_root(&db).await?;
         db.migrate().await.context("cannot bring the database schema up to date")?;

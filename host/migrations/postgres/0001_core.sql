@@ -110,8 +110,8 @@ CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
-    is_admin      BOOLEAN NOT NULL,
-    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    is_admin      BIGINT NOT NULL,
+    disabled      BIGINT NOT NULL DEFAULT 0,
     created_at    BIGINT NOT NULL,
     last_login_at BIGINT
 );

@@ -110,8 +110,8 @@ CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
-    is_admin      BOOLEAN NOT NULL,
-    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    is_admin      INTEGER NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
     last_login_at INTEGER
 );

@@ -337,12 +337,54 @@ impl RecordAccess {
         let (obj, clean) = self.validate(obj, input, WriteMode::Create).await?;
         self.check_writable(&obj, "create", &clean).await?;
         let mut tx = self.inner.db.begin_write().await?;
-        self.check_references(&mut tx, &obj, &clean).await?;
+        let (stored, key, ev) = self.insert(&mut tx, &obj, &clean, opts).await?;
+        self.inner.audit.append(&mut tx, vec![ev]).await?;
+        tx.commit().await?;
+        // The caller wrote these values; echoing them back is not a new disclosure, so no read entry.
+        let (view, _) = self.view(&obj, &stored, Some(&key))?;
+        Ok(view)
+    }
+
+    /// Creates many records of one object in a single transaction (imports, seeding): all or none.
+    /// Every record gets its own audit entry. Returns the new ids in input order.
+    pub async fn create_many(&self, object: &str, inputs: &[(Map<String, Value>, WriteOptions)]) -> Result<Vec<String>> {
+        let obj = self.object(object)?;
+        if !self.perms.may(Some(&obj), Action::Create) {
+            return self.deny("create", object, format!("may not create {object} records")).await;
+        }
+        let mut cleans = Vec::with_capacity(inputs.len());
+        let mut obj = obj;
+        for (i, (input, _)) in inputs.iter().enumerate() {
+            let (o, clean) = self.validate(obj, input, WriteMode::Create).await.map_err(|e| match e {
+                AccessError::Invalid(v) => AccessError::BadRequest(format!("record {}: {v}", i + 1)),
+                other => other,
+            })?;
+            self.check_writable(&o, "create", &clean).await?;
+            obj = o;
+            cleans.push(clean);
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        let mut ids = Vec::with_capacity(inputs.len());
+        let mut events = Vec::with_capacity(inputs.len());
+        for (clean, (_, opts)) in cleans.iter().zip(inputs) {
+            let (stored, _, ev) = self.insert(&mut tx, &obj, clean, opts.clone()).await?;
+            ids.push(stored.id);
+            events.push(ev);
+        }
+        self.inner.audit.append(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Inserts one validated record inside the caller's transaction; returns it, its key and its
+    /// audit event (appended by the caller, so a batch appends its entries in one statement).
+    async fn insert(&self, tx: &mut Tx, obj: &ObjectDef, clean: &CleanFields, opts: WriteOptions) -> Result<(StoredRecord, DataKey, Event)> {
+        self.check_references(tx, obj, clean).await?;
         let link = obj.subject_link().and_then(|f| clean.get(&f.name)).and_then(Value::as_str).map(str::to_string);
-        let (subject_id, key) = self.subject_for(&mut tx, &obj, link.as_deref()).await?;
+        let (subject_id, key) = self.subject_for(tx, obj, link.as_deref()).await?;
         let id = uuid::Uuid::now_v7().to_string();
         let (mut plain, mut sealed) = (Map::new(), BTreeMap::new());
-        let digests = self.seal_values(&obj, &id, &key, &clean, &mut plain, &mut sealed);
+        let digests = self.seal_values(obj, &id, &key, clean, &mut plain, &mut sealed);
         let now = now_micros();
         let owner = opts.owner_id.or_else(|| self.principal.user_id.clone());
         sqlx::query(
@@ -357,9 +399,9 @@ impl RecordAccess {
         .bind(now)
         .bind(Value::Object(plain.clone()).to_string())
         .bind(serde_json::to_string(&sealed).expect("map serialises"))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.write_digests(&mut tx, &obj.name, &id, &digests, false).await?;
+        self.write_digests(tx, &obj.name, &id, &digests, false).await?;
         let pseudonym = subject_id.as_deref().map(|s| key.pseudonym(s));
         let ev = self
             .event("create", Outcome::Allowed)
@@ -367,8 +409,6 @@ impl RecordAccess {
             .record(&id)
             .fields(clean.keys().cloned().collect())
             .subject(pseudonym);
-        self.inner.audit.append(&mut tx, vec![ev]).await?;
-        tx.commit().await?;
         let stored = StoredRecord {
             id,
             object: obj.name.clone(),
@@ -381,9 +421,7 @@ impl RecordAccess {
             sealed,
             key: WrappedKey { id: key.id.clone(), version: key.version, root_version: 0, wrapped: None, destroyed: false },
         };
-        // The caller wrote these values; echoing them back is not a new disclosure, so no read entry.
-        let (view, _) = self.view(&obj, &stored, Some(&key))?;
-        Ok(view)
+        Ok((stored, key, ev))
     }
 
     /// Builds the caller's view of a stored record; returns the personal fields shown in clear.

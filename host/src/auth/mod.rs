@@ -124,8 +124,8 @@ impl Auth {
         .bind(id.clone())
         .bind(username.to_string())
         .bind(hash)
-        .bind(is_admin)
-        .bind(false)
+        .bind(i64::from(is_admin))
+        .bind(0i64)
         .bind(now_micros())
         .execute(&mut **tx)
         .await?;
@@ -147,11 +147,11 @@ impl Auth {
             return Err(AuthError::BadCredentials);
         };
         let hash: String = row.try_get(2)?;
-        let disabled: bool = row.try_get(4)?;
+        let disabled = row.try_get::<i64, _>(4)? != 0;
         if !self.verify_password(password, hash).await? || disabled {
             return Err(AuthError::BadCredentials);
         }
-        let user = AuthUser { id: row.try_get(0)?, username: row.try_get(1)?, is_admin: row.try_get(3)? };
+        let user = AuthUser { id: row.try_get(0)?, username: row.try_get(1)?, is_admin: row.try_get::<i64, _>(3)? != 0 };
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = format!("cap_{}", B64URL.encode(raw));
@@ -177,15 +177,14 @@ impl Auth {
         }
         let row = sqlx::query(
             "SELECT u.id, u.username, u.is_admin FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = $3",
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
         )
         .bind(hash_token(token))
         .bind(now_micros())
-        .bind(false)
         .fetch_optional(self.db.reader())
         .await?
         .ok_or(AuthError::BadToken)?;
-        Ok(AuthUser { id: row.try_get(0)?, username: row.try_get(1)?, is_admin: row.try_get(2)? })
+        Ok(AuthUser { id: row.try_get(0)?, username: row.try_get(1)?, is_admin: row.try_get::<i64, _>(2)? != 0 })
     }
 }
 

@@ -247,6 +247,7 @@ pub fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("CAPCRM_LOG").unwrap_or_else(|_| "capcrm=info,tower_http=info,warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

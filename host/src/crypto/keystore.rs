@@ -116,12 +116,16 @@ impl Keystore {
     /// The root version new data keys are wrapped under. On PostgreSQL the row is share-locked until
     /// the transaction ends, so a rotation cannot retire it while this transaction wraps a key.
     async fn active_root(&self, tx: &mut Tx, db_lock: &str) -> Result<RootKey> {
-        let version: i64 = sqlx::query_scalar(&format!(
-            "SELECT version FROM root_keys WHERE state = 'active' ORDER BY version DESC LIMIT 1{db_lock}"
-        ))
-        .fetch_one(&mut **tx)
-        .await?;
-        self.root(version)
+        let sql = format!("SELECT version FROM root_keys WHERE state = 'active' ORDER BY version DESC LIMIT 1{db_lock}");
+        // On PostgreSQL, a rotation that commits while this statement waits for the row lock makes
+        // the re-checked row no longer active, and the new version is not in this statement's
+        // snapshot: zero rows. The next statement sees the new version.
+        for _ in 0..5 {
+            if let Some(version) = sqlx::query_scalar::<_, i64>(&sql).fetch_optional(&mut **tx).await? {
+                return self.root(version);
+            }
+        }
+        Err(CryptoError::RootKey("no active root key version in the database".into()).into())
     }
 
     /// Creates and stores a new data key; returns it in clear.

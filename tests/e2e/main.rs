@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `capcrm` binary, over HTTP, on SQLite and on PostgreSQL.
+//!
+//! One test binary with modules (fewer link steps). Every scenario runs once per backend; the
+//! PostgreSQL run is skipped, with a message saying why, when no server is reachable, unless
+//! `CAPCRM_REQUIRE_POSTGRES=1` (set by `.ci/run`) makes that a failure.
+
+mod common;
+
+mod api;
+mod audit_chain;
+mod canaries;
+mod durability;
+mod startup;

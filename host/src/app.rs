@@ -54,6 +54,19 @@ impl App {
         Ok(App { auth: Auth::new(db.clone()), db, keys, gate })
     }
 
+    /// Whether the configured database exists and `init` has run on it. Creates nothing.
+    pub async fn is_initialised(settings: &Settings) -> anyhow::Result<bool> {
+        if let Location::DataDir(d) = &settings.location {
+            if !d.join(crate::store::SQLITE_FILE).exists() {
+                return Ok(false);
+            }
+        }
+        let db = Db::open(&settings.location, false).await?;
+        let done = db.is_initialised().await?;
+        db.close().await;
+        Ok(done)
+    }
+
     /// Creates the schema, registers the root key, creates the system keys and the first admin,
     /// all in one transaction. Refuses an initialised database.
     pub async fn init(settings: &Settings, admin_user: &str, admin_password: &str) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod crypto;
+pub mod demo;
 pub mod model;
 pub mod store;
 pub mod tls;

@@ -88,12 +88,8 @@ pub async fn serve(r: &Resolved, a: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn demo(r: &Resolved, a: DemoArgs) -> anyhow::Result<()> {
-    let _ = a.contacts;
     let mut banner = None;
-    let fresh = match &r.settings.location {
-        crate::store::Location::DataDir(d) => !d.join(crate::store::SQLITE_FILE).exists(),
-        crate::store::Location::Postgres(_) => false,
-    };
+    let fresh = !App::is_initialised(&r.settings).await?;
     if fresh {
         let pw = super::init(r, "admin", std::env::var("CAPCRM_ADMIN_PASSWORD").ok()).await?;
         banner = Some(match pw {
@@ -102,5 +98,10 @@ pub async fn demo(r: &Resolved, a: DemoArgs) -> anyhow::Result<()> {
         });
     }
     let app = App::open(&r.settings).await?;
+    let started = std::time::Instant::now();
+    let n = crate::demo::seed(&app, a.contacts, 42).await?;
+    if n > 0 {
+        eprintln!("seeded {n} demo records in {:.1} s", started.elapsed().as_secs_f64());
+    }
     serve_app(r, app, a.serve, banner).await
 }

@@ -12,5 +12,6 @@ pub mod cli;
 pub mod crypto;
 pub mod demo;
 pub mod model;
+pub mod plugin;
 pub mod store;
 pub mod tls;

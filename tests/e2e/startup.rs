@@ -22,7 +22,13 @@ fn wrong_or_missing_root_key_refuses_to_start_and_writes_nothing() {
         let inst = Instance::new(backend);
         let before = fingerprint(&inst);
         let db_file = inst.data_dir.join("capcrm.db");
-        let file_before = (backend == Backend::Sqlite).then(|| std::fs::read(&db_file).unwrap());
+        // Flush the WAL first, so the file holds everything and any later write would change it.
+        let file_digest = |inst: &Instance| {
+            inst.raw_sql("PRAGMA wal_checkpoint(TRUNCATE)");
+            let bytes = std::fs::read(&db_file).unwrap();
+            format!("{:x}", sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes)))
+        };
+        let file_before = (backend == Backend::Sqlite).then(|| file_digest(&inst));
 
         let wrong = inst.dir.path().join("wrong.key");
         write_key_file(&wrong, "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 0o600);
@@ -61,7 +67,7 @@ fn wrong_or_missing_root_key_refuses_to_start_and_writes_nothing() {
 
         assert_eq!(fingerprint(&inst), before, "nothing was written");
         if let Some(b) = file_before {
-            assert_eq!(std::fs::read(&db_file).unwrap(), b, "the database file is byte-for-byte unchanged");
+            assert_eq!(file_digest(&inst), b, "the database file is byte-for-byte unchanged");
         }
 
         // The right key from the environment works as well as the file.

@@ -8,10 +8,11 @@
 
 mod mask;
 pub mod policy;
+mod plugin_store;
 mod records;
 mod schema_admin;
 
-pub use policy::{Action, Effective, FieldAccess};
+pub use policy::{Action, Effective, FieldAccess, PluginGrant};
 pub use records::{Filter, FilterOp, ListQuery, RecordAccess, RecordPage, RecordView, WriteOptions};
 
 use crate::audit::{Actor, Audit, AuditError, AuditFilter, AuditPage, Event, Outcome};
@@ -30,12 +31,14 @@ pub struct Principal {
     pub is_admin: bool,
     pub request_id: Option<String>,
     pub purpose: Option<String>,
+    /// Set when a plugin acts: its grant narrows whatever the person (or the host) may do.
+    pub plugin: Option<Arc<policy::PluginGrant>>,
 }
 
 impl Principal {
     /// The host itself (demo seeding, maintenance): acts with full rights and is audited as `system`.
     pub fn system(component: &str) -> Principal {
-        Principal { actor: Actor::system(component), user_id: None, is_admin: true, request_id: None, purpose: None }
+        Principal { actor: Actor::system(component), user_id: None, is_admin: true, request_id: None, purpose: None, plugin: None }
     }
 }
 
@@ -102,6 +105,13 @@ pub(crate) struct GateInner {
     schema: RwLock<Arc<Schema>>,
 }
 
+/// A plugin invocation's shared transaction and the value-free entries it has gathered.
+#[derive(Clone)]
+pub struct Invocation {
+    pub(crate) tx: Arc<tokio::sync::Mutex<Option<crate::store::Tx>>>,
+    pub(crate) notes: Arc<std::sync::Mutex<Vec<Event>>>,
+}
+
 /// The gate to customer data. Cheap to clone.
 #[derive(Clone)]
 pub struct Gate {
@@ -131,7 +141,53 @@ impl Gate {
 
     /// The record handle for one caller: the only way to read or change records.
     pub fn records(&self, principal: &Principal) -> RecordAccess {
-        RecordAccess::new(self.inner.clone(), principal.clone(), Effective::of(principal))
+        RecordAccess::new(self.inner.clone(), principal.clone(), Effective::of(principal), records::Scope::Own)
+    }
+
+    /// Starts an invocation: a transaction that every handle made with [`Gate::records_in`] shares,
+    /// committed or rolled back as a whole.
+    pub async fn begin_invocation(&self) -> Result<Invocation> {
+        let tx = self.inner.db.begin_write().await?;
+        Ok(Invocation {
+            tx: Arc::new(tokio::sync::Mutex::new(Some(tx))),
+            notes: Arc::new(std::sync::Mutex::new(Vec::new())),
+        })
+    }
+
+    /// A record handle whose work joins the invocation's transaction.
+    pub fn records_in(&self, principal: &Principal, invocation: &Invocation) -> RecordAccess {
+        RecordAccess::new(
+            self.inner.clone(),
+            principal.clone(),
+            Effective::of(principal),
+            records::Scope::Shared(invocation.clone()),
+        )
+    }
+
+    /// Commits an invocation with the entries of its reads and denials.
+    pub async fn commit_invocation(&self, invocation: &Invocation, extra: Vec<Event>) -> Result<()> {
+        let mut tx = invocation
+            .tx
+            .lock()
+            .await
+            .take()
+            .ok_or_else(|| AccessError::Internal("the invocation has already finished".into()))?;
+        let mut notes: Vec<Event> = std::mem::take(&mut *invocation.notes.lock().expect("notes lock"));
+        notes.extend(extra);
+        self.inner.audit.append(&mut tx, notes).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls an invocation back. Its reads, denials and the failure itself stay on record: what a
+    /// plugin saw before it failed is still "who saw what".
+    pub async fn abort_invocation(&self, invocation: &Invocation, failure: Event) -> Result<()> {
+        if let Some(tx) = invocation.tx.lock().await.take() {
+            tx.rollback().await?;
+        }
+        let mut notes: Vec<Event> = std::mem::take(&mut *invocation.notes.lock().expect("notes lock"));
+        notes.push(failure);
+        Ok(self.inner.audit.record(notes).await?)
     }
 
     pub fn schema(&self) -> Arc<Schema> {
@@ -153,6 +209,14 @@ impl Gate {
             filter.subject = Some(records::subject_pseudonym(&self.inner, sid).await?);
         }
         Ok(crate::audit::query(&self.inner.db, &filter).await?)
+    }
+
+    /// Verifies the whole audit chain, for callers allowed to read the audit trail.
+    pub async fn verify_audit(&self, principal: &Principal) -> Result<crate::audit::VerifyReport> {
+        if !Effective::of(principal).may(None, Action::Audit) {
+            return self.inner.deny(principal, "audit.verify", None, "reading the audit trail").await;
+        }
+        Ok(crate::audit::verify_chain(&self.inner.db, self.inner.audit.chain_key()).await?)
     }
 
     /// Writes an audit entry for an event outside the record path (login, key operation).

@@ -2,6 +2,8 @@
 
 use super::Principal;
 use crate::model::{Classification, FieldDef, ObjectDef};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// What a caller may do with one field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,31 +37,72 @@ pub enum Action {
     Audit,
 }
 
+/// What an administrator approved for one plugin version: an allow-list. A field or object that is
+/// not named is not reachable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginGrant {
+    /// `name@version`.
+    pub plugin: String,
+    /// (object, field) -> access. Only `Masked`, `Read` and `Write` appear.
+    pub fields: BTreeMap<(String, String), FieldAccess>,
+    /// Objects the plugin may create records of.
+    pub create: BTreeSet<String>,
+    /// Objects the plugin may delete records of.
+    pub delete: BTreeSet<String>,
+}
+
+impl PluginGrant {
+    fn object_granted(&self, object: &str) -> bool {
+        self.fields.keys().any(|(o, _)| o == object) || self.create.contains(object) || self.delete.contains(object)
+    }
+}
+
 /// The permissions of one caller, derived once per request from their principal.
 #[derive(Debug, Clone)]
 pub struct Effective {
     admin: bool,
+    plugin: Option<Arc<PluginGrant>>,
 }
 
 impl Effective {
-    /// The single function that decides what a principal may do. Administrators hold every
-    /// permission; everyone else holds none until roles grant it.
+    /// The single function that decides what a principal may do: the person's own permissions
+    /// (administrators hold every permission; everyone else none until roles grant it), intersected,
+    /// for a plugin, with what the administrator granted it.
     pub fn of(principal: &Principal) -> Effective {
-        Effective { admin: principal.is_admin }
+        Effective { admin: principal.is_admin, plugin: principal.plugin.clone() }
     }
 
-    pub fn may(&self, _object: Option<&ObjectDef>, _action: Action) -> bool {
-        self.admin
-    }
-
-    pub fn field(&self, _object: &ObjectDef, field: &FieldDef) -> FieldAccess {
-        if !self.admin {
-            return FieldAccess::None;
-        }
-        match field.classification {
-            Classification::Public | Classification::Internal | Classification::Personal | Classification::Sensitive => {
-                FieldAccess::Write
+    pub fn may(&self, object: Option<&ObjectDef>, action: Action) -> bool {
+        let person = self.admin;
+        match (&self.plugin, object) {
+            (None, _) => person,
+            (Some(g), Some(o)) => {
+                person
+                    && match action {
+                        Action::Read | Action::Update => g.object_granted(&o.name),
+                        Action::Create => g.create.contains(&o.name),
+                        Action::Delete => g.delete.contains(&o.name),
+                        Action::Export | Action::Configure | Action::Audit => false,
+                    }
             }
+            // Plugins never configure the schema or read the audit trail.
+            (Some(_), None) => false,
+        }
+    }
+
+    pub fn field(&self, object: &ObjectDef, field: &FieldDef) -> FieldAccess {
+        let person = if !self.admin {
+            FieldAccess::None
+        } else {
+            match field.classification {
+                Classification::Public | Classification::Internal | Classification::Personal | Classification::Sensitive => {
+                    FieldAccess::Write
+                }
+            }
+        };
+        match &self.plugin {
+            None => person,
+            Some(g) => person.min(g.fields.get(&(object.name.clone(), field.name.clone())).copied().unwrap_or(FieldAccess::None)),
         }
     }
 }

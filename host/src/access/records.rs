@@ -101,6 +101,41 @@ pub struct RecordAccess {
     inner: Arc<GateInner>,
     principal: Principal,
     perms: Effective,
+    scope: Scope,
+}
+
+/// Which transaction a handle's work runs in.
+#[derive(Clone)]
+pub(crate) enum Scope {
+    /// Each call commits on its own (people through the API).
+    Own,
+    /// All calls share one transaction that the owner commits or rolls back as a whole (a plugin
+    /// invocation): a trap half-way through leaves nothing behind.
+    Shared(super::Invocation),
+}
+
+/// The transaction a write runs in: its own, or the shared one of an invocation.
+enum TxGuard<'a> {
+    Own(Tx),
+    Shared(tokio::sync::MutexGuard<'a, Option<Tx>>),
+}
+
+impl TxGuard<'_> {
+    fn tx(&mut self) -> &mut Tx {
+        match self {
+            TxGuard::Own(t) => t,
+            TxGuard::Shared(g) => g.as_mut().expect("checked open in begin"),
+        }
+    }
+    /// Appends the change's audit entries in the same transaction and, if the transaction is the
+    /// call's own, commits.
+    async fn finish(mut self, inner: &GateInner, events: Vec<Event>) -> Result<()> {
+        inner.audit.append(self.tx(), events).await?;
+        if let TxGuard::Own(t) = self {
+            t.commit().await?;
+        }
+        Ok(())
+    }
 }
 
 const SELECT_ROW: &str = "SELECT r.id, r.object, r.subject_id, r.owner_id, r.version, r.created_at, r.updated_at, \
@@ -163,6 +198,11 @@ pub(crate) async fn subject_pseudonym(inner: &GateInner, subject_id: &str) -> Re
     Ok(key.pseudonym(subject_id))
 }
 
+/// A subject's data key, read inside a transaction.
+pub(crate) async fn subject_key_in(inner: &GateInner, tx: &mut Tx, subject_id: &str) -> Result<DataKey> {
+    subject_key(inner, Some(tx), subject_id).await
+}
+
 async fn subject_key(inner: &GateInner, tx: Option<&mut Tx>, subject_id: &str) -> Result<DataKey> {
     let sql = "SELECT k.id, k.version, k.root_version, k.wrapped, k.state FROM subjects s \
                JOIN data_keys k ON k.id = s.key_id WHERE s.id = $1";
@@ -186,8 +226,46 @@ async fn subject_key(inner: &GateInner, tx: Option<&mut Tx>, subject_id: &str) -
 }
 
 impl RecordAccess {
-    pub(super) fn new(inner: Arc<GateInner>, principal: Principal, perms: Effective) -> Self {
-        RecordAccess { inner, principal, perms }
+    pub(super) fn new(inner: Arc<GateInner>, principal: Principal, perms: Effective, scope: Scope) -> Self {
+        RecordAccess { inner, principal, perms, scope }
+    }
+
+    async fn begin(&self) -> Result<TxGuard<'_>> {
+        Ok(match &self.scope {
+            Scope::Own => TxGuard::Own(self.inner.db.begin_write().await?),
+            Scope::Shared(inv) => {
+                let g = inv.tx.lock().await;
+                if g.is_none() {
+                    return Err(AccessError::Internal("the invocation has already finished".into()));
+                }
+                TxGuard::Shared(g)
+            }
+        })
+    }
+
+    /// Records entries that accompany no change (reads, denials, failures). In a shared scope they
+    /// wait for the invocation's end and survive its rollback.
+    async fn note(&self, events: Vec<Event>) -> Result<()> {
+        match &self.scope {
+            Scope::Own => Ok(self.inner.audit.record(events).await?),
+            Scope::Shared(inv) => {
+                inv.notes.lock().expect("notes lock").extend(events);
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs a read query in the scope's transaction (so an invocation sees its own writes) or on
+    /// the read pool.
+    async fn fetch_all<'q>(&self, q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>) -> Result<Vec<sqlx::any::AnyRow>> {
+        Ok(match &self.scope {
+            Scope::Own => q.fetch_all(self.inner.db.reader()).await?,
+            Scope::Shared(inv) => {
+                let mut g = inv.tx.lock().await;
+                let tx = g.as_mut().ok_or_else(|| AccessError::Internal("the invocation has already finished".into()))?;
+                q.fetch_all(&mut **tx).await?
+            }
+        })
     }
 
     fn object(&self, name: &str) -> Result<Arc<ObjectDef>> {
@@ -202,7 +280,9 @@ impl RecordAccess {
     }
 
     async fn deny<T>(&self, action: &str, object: &str, what: String) -> Result<T> {
-        self.inner.deny(&self.principal, action, Some(object), &what).await
+        let ev = self.event(action, Outcome::Denied).object(object).detail(what.clone());
+        self.note(vec![ev]).await?;
+        Err(AccessError::Denied(what))
     }
 
     /// Validates input, reloading the schema once if it names something this node has not seen
@@ -245,6 +325,20 @@ impl RecordAccess {
                 .await?;
             if found.as_deref() != Some(target.as_str()) {
                 return Err(AccessError::BadRequest(format!("field `{name}` refers to no {target} record with that id")));
+            }
+        }
+        Ok(())
+    }
+
+    /// An explicit owner must be an existing user.
+    async fn check_owner(&self, tx: &mut Tx, owner: Option<&str>) -> Result<()> {
+        if let Some(o) = owner {
+            let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+                .bind(o.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if found.is_none() {
+                return Err(AccessError::BadRequest("`owner_id` names no user".into()));
             }
         }
         Ok(())
@@ -336,10 +430,9 @@ impl RecordAccess {
         }
         let (obj, clean) = self.validate(obj, input, WriteMode::Create).await?;
         self.check_writable(&obj, "create", &clean).await?;
-        let mut tx = self.inner.db.begin_write().await?;
-        let (stored, key, ev) = self.insert(&mut tx, &obj, &clean, opts).await?;
-        self.inner.audit.append(&mut tx, vec![ev]).await?;
-        tx.commit().await?;
+        let mut guard = self.begin().await?;
+        let (stored, key, ev) = self.insert(guard.tx(), &obj, &clean, opts).await?;
+        guard.finish(&self.inner, vec![ev]).await?;
         // The caller wrote these values; echoing them back is not a new disclosure, so no read entry.
         let (view, _) = self.view(&obj, &stored, Some(&key))?;
         Ok(view)
@@ -363,16 +456,15 @@ impl RecordAccess {
             obj = o;
             cleans.push(clean);
         }
-        let mut tx = self.inner.db.begin_write().await?;
+        let mut guard = self.begin().await?;
         let mut ids = Vec::with_capacity(inputs.len());
         let mut events = Vec::with_capacity(inputs.len());
         for (clean, (_, opts)) in cleans.iter().zip(inputs) {
-            let (stored, _, ev) = self.insert(&mut tx, &obj, clean, opts.clone()).await?;
+            let (stored, _, ev) = self.insert(guard.tx(), &obj, clean, opts.clone()).await?;
             ids.push(stored.id);
             events.push(ev);
         }
-        self.inner.audit.append(&mut tx, events).await?;
-        tx.commit().await?;
+        guard.finish(&self.inner, events).await?;
         Ok(ids)
     }
 
@@ -380,6 +472,7 @@ impl RecordAccess {
     /// audit event (appended by the caller, so a batch appends its entries in one statement).
     async fn insert(&self, tx: &mut Tx, obj: &ObjectDef, clean: &CleanFields, opts: WriteOptions) -> Result<(StoredRecord, DataKey, Event)> {
         self.check_references(tx, obj, clean).await?;
+        self.check_owner(tx, opts.owner_id.as_deref()).await?;
         let link = obj.subject_link().and_then(|f| clean.get(&f.name)).and_then(Value::as_str).map(str::to_string);
         let (subject_id, key) = self.subject_for(tx, obj, link.as_deref()).await?;
         let id = uuid::Uuid::now_v7().to_string();
@@ -499,7 +592,7 @@ impl RecordAccess {
     async fn integrity_failure<T>(&self, object: &str, id: &str, e: AccessError) -> Result<T> {
         if let AccessError::Integrity(_) = &e {
             let ev = self.event("read", Outcome::Failed).object(object).record(id).detail("integrity check failed");
-            self.inner.audit.record(vec![ev]).await?;
+            self.note(vec![ev]).await?;
         }
         Err(e)
     }
@@ -510,19 +603,16 @@ impl RecordAccess {
         if !self.perms.may(Some(&obj), Action::Read) {
             return self.deny("read", object, format!("may not read {object} records")).await;
         }
-        let row = sqlx::query(&format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2"))
-            .bind(object.to_string())
-            .bind(id.to_ascii_lowercase())
-            .fetch_optional(self.inner.db.reader())
-            .await?
-            .ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
-        let stored = StoredRecord::from_row(&row)?;
+        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
+        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
+        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
+        let stored = StoredRecord::from_row(row)?;
         let (view, seen) = match self.view(&obj, &stored, None) {
             Ok(v) => v,
             Err(e) => return self.integrity_failure(object, id, e).await,
         };
         if let Some(ev) = self.read_event("read", &stored, &view, seen) {
-            self.inner.audit.record(vec![ev]).await?;
+            self.note(vec![ev]).await?;
         }
         Ok(view)
     }
@@ -535,7 +625,6 @@ impl RecordAccess {
         if !self.perms.may(Some(&obj), Action::Read) {
             return self.deny("list", object, format!("may not read {object} records")).await;
         }
-        let db = &self.inner.db;
         let mut c = Conditions::default();
         c.push("r.object", "=", Arg::Text(object.to_string()));
         for f in &q.filters {
@@ -556,7 +645,7 @@ impl RecordAccess {
         }
         let limit = q.limit.clamp(1, 200);
         let sql = format!("{SELECT_ROW}{} ORDER BY r.id LIMIT {}", c.where_sql(), limit + 1);
-        let rows = c.bind(sqlx::query(&sql)).fetch_all(db.reader()).await?;
+        let rows = self.fetch_all(c.bind(sqlx::query(&sql))).await?;
         let mut records = Vec::with_capacity(rows.len().min(limit));
         let mut events = Vec::new();
         for row in rows.iter().take(limit) {
@@ -571,7 +660,7 @@ impl RecordAccess {
             records.push(view);
         }
         let next = if rows.len() > limit { records.last().map(|r| r.id.clone()) } else { None };
-        self.inner.audit.record(events).await?;
+        self.note(events).await?;
         Ok(RecordPage { records, next })
     }
 
@@ -636,8 +725,9 @@ impl RecordAccess {
         }
         let (obj, clean) = self.validate(obj, input, WriteMode::Update).await?;
         self.check_writable(&obj, "update", &clean).await?;
-        let mut tx = self.inner.db.begin_write().await?;
-        let mut r = self.load_for_write(&mut tx, object, id).await?;
+        let mut guard = self.begin().await?;
+        let tx = guard.tx();
+        let mut r = self.load_for_write(tx, object, id).await?;
         if let Some(v) = opts.expected_version {
             if v != r.version {
                 return Err(AccessError::Conflict(format!(
@@ -649,14 +739,15 @@ impl RecordAccess {
         if r.key.destroyed {
             return Err(AccessError::Conflict(format!("{object} {id} belongs to an erased subject")));
         }
-        self.check_references(&mut tx, &obj, &clean).await?;
+        self.check_references(tx, &obj, &clean).await?;
+        self.check_owner(tx, opts.owner_id.as_deref()).await?;
         let mut key = self.inner.keys.unwrap(&r.key)?;
         let mut all_clean = clean.clone();
         // A changed subject link moves the record to another subject: everything is sealed again
         // under the new subject's key.
         if let (SubjectMode::Inherits, Some(link_def)) = (obj.subject_mode, obj.subject_link()) {
             if let Some(new_link) = clean.get(&link_def.name) {
-                let (sid, new_key) = self.subject_for(&mut tx, &obj, new_link.as_str()).await?;
+                let (sid, new_key) = self.subject_for(tx, &obj, new_link.as_str()).await?;
                 if new_key.id != key.id {
                     for (name, ct) in std::mem::take(&mut r.sealed) {
                         if !all_clean.contains_key(&name) {
@@ -683,13 +774,12 @@ impl RecordAccess {
         .bind(r.subject_id.clone())
         .bind(key.id.clone())
         .bind(r.id.clone())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        self.write_digests(&mut tx, &obj.name, &r.id, &digests, true).await?;
+        self.write_digests(tx, &obj.name, &r.id, &digests, true).await?;
         let pseudonym = r.subject_id.as_deref().map(|s| key.pseudonym(s));
         let ev = self.event("update", Outcome::Allowed).object(&obj.name).record(&r.id).fields(clean.keys().cloned().collect()).subject(pseudonym);
-        self.inner.audit.append(&mut tx, vec![ev]).await?;
-        tx.commit().await?;
+        guard.finish(&self.inner, vec![ev]).await?;
         r.version += 1;
         r.updated_at = now;
         r.owner_id = owner;
@@ -703,21 +793,20 @@ impl RecordAccess {
         if !self.perms.may(Some(&obj), Action::Delete) {
             return self.deny("delete", object, format!("may not delete {object} records")).await;
         }
-        let mut tx = self.inner.db.begin_write().await?;
-        let r = self.load_for_write(&mut tx, object, id).await?;
+        let mut guard = self.begin().await?;
+        let r = self.load_for_write(guard.tx(), object, id).await?;
         if let Some(v) = opts.expected_version {
             if v != r.version {
                 return Err(AccessError::Conflict(format!("{object} {id} is at version {}, not {v}", r.version)));
             }
         }
-        sqlx::query("DELETE FROM records WHERE id = $1").bind(r.id.clone()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM records WHERE id = $1").bind(r.id.clone()).execute(&mut **guard.tx()).await?;
         let pseudonym = match (&r.subject_id, r.key.destroyed) {
             (Some(sid), false) => Some(self.inner.keys.unwrap(&r.key)?.pseudonym(sid)),
             _ => None,
         };
         let ev = self.event("delete", Outcome::Allowed).object(object).record(&r.id).subject(pseudonym);
-        self.inner.audit.append(&mut tx, vec![ev]).await?;
-        tx.commit().await?;
+        guard.finish(&self.inner, vec![ev]).await?;
         Ok(())
     }
 }

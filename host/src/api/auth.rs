@@ -42,6 +42,7 @@ impl FromRequestParts<AppState> for Caller {
             is_admin: user.is_admin,
             request_id: request_id(parts),
             purpose,
+            plugin: None,
         }))
     }
 }

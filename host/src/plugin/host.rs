@@ -1,0 +1,393 @@
+//! The host side of the contract: the WIT `Host` trait implementations, and only them.
+//!
+//! Every function reaches data through the access gate with the plugin's principal (its grant, and
+//! the acting user where there is one) inside the invocation's shared transaction. Each call counts
+//! against the invocation's host-call cap and checks the size of what crosses the boundary; host
+//! functions bound their own work, since an epoch deadline does not interrupt host code.
+
+use super::PluginError;
+use crate::access::{AccessError, Filter as GateFilter, FilterOp as GateOp, Gate, Invocation, ListQuery, Principal, RecordView, WriteOptions};
+use crate::audit::{Event, Outcome};
+use std::collections::{BTreeSet, HashSet};
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: { "capcrm:plugin/records.collection": Collection },
+});
+
+pub use capcrm::plugin::types::{Error as WitError, FieldValue, RecordData};
+use capcrm::plugin::records::{Filter, FilterOp, Page};
+
+/// Largest value (a field, a storage value, a message) a plugin may pass in one call.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// An open collection: the object it was opened for.
+pub struct Collection {
+    object: String,
+}
+
+/// Per-invocation state: fresh for every call into a plugin.
+pub struct PluginState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) gate: Gate,
+    pub(crate) principal: Principal,
+    pub(crate) invocation: Invocation,
+    pub(crate) plugin: String,
+    pub(crate) granted: BTreeSet<String>,
+    pub(crate) storage_quota: Option<u64>,
+    /// Record ids handed to the plugin in this invocation (event, query results, creations).
+    pub(crate) handed: HashSet<String>,
+    pub(crate) host_calls: u32,
+    pub(crate) max_host_calls: u32,
+    /// (object, field) pairs that crossed the boundary, for the test harness and the preview.
+    pub(crate) touched: BTreeSet<(String, String)>,
+    /// Denials returned to the plugin, for the test harness.
+    pub(crate) denials: Vec<String>,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> Result<(), PluginError> {
+    Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s).map_err(|e| PluginError::Runtime(e.to_string()))
+}
+
+fn to_wit(e: AccessError) -> WitError {
+    match e {
+        AccessError::Denied(m) => WitError::AccessDenied(m),
+        AccessError::NotFound { .. } | AccessError::UnknownObject(_) => WitError::NotFound,
+        AccessError::Invalid(v) => WitError::InvalidInput(v.to_string()),
+        AccessError::BadRequest(m) => WitError::InvalidInput(m),
+        AccessError::Conflict(m) => WitError::Conflict(m),
+        AccessError::Integrity(_) => WitError::Unavailable("stored data failed its integrity check".into()),
+        AccessError::Internal(_) => WitError::Unavailable("the host could not complete the call".into()),
+    }
+}
+
+impl PluginState {
+    /// Counts a host call; past the cap every call fails.
+    fn charge(&mut self) -> Result<(), WitError> {
+        self.host_calls += 1;
+        if self.host_calls > self.max_host_calls {
+            return Err(WitError::QuotaExceeded(format!("more than {} host calls in one invocation", self.max_host_calls)));
+        }
+        Ok(())
+    }
+
+    fn deny(&mut self, what: String) -> WitError {
+        self.denials.push(what.clone());
+        WitError::AccessDenied(what)
+    }
+
+    fn note_error(&mut self, e: &WitError) {
+        if let WitError::AccessDenied(m) = e {
+            self.denials.push(m.clone());
+        }
+    }
+
+    fn data(&mut self, v: RecordView) -> Result<RecordData, WitError> {
+        self.handed.insert(v.id.clone());
+        let mut fields = Vec::with_capacity(v.fields.len());
+        for (name, value) in v.fields {
+            self.touched.insert((v.object.clone(), name.clone()));
+            fields.push(FieldValue { name, value: value.to_string() });
+        }
+        Ok(RecordData { id: v.id, object: v.object, version: v.version as u64, fields, masked: v.masked })
+    }
+
+    fn parse_fields(&self, fields: Vec<FieldValue>) -> Result<serde_json::Map<String, serde_json::Value>, WitError> {
+        let total: usize = fields.iter().map(|f| f.name.len() + f.value.len()).sum();
+        if total > MAX_VALUE_BYTES {
+            return Err(WitError::QuotaExceeded(format!("field values larger than {MAX_VALUE_BYTES} bytes")));
+        }
+        let mut map = serde_json::Map::new();
+        for f in fields {
+            let v: serde_json::Value = serde_json::from_str(&f.value)
+                .map_err(|_| WitError::InvalidInput(format!("the value of `{}` is not JSON", f.name)))?;
+            map.insert(f.name, v);
+        }
+        Ok(map)
+    }
+
+    fn check_handed(&mut self, id: &str) -> Result<(), WitError> {
+        if self.handed.contains(&id.to_ascii_lowercase()) {
+            Ok(())
+        } else {
+            Err(self.deny(format!("record {id} was not handed to this plugin in this invocation")))
+        }
+    }
+
+    fn records(&self) -> crate::access::RecordAccess {
+        self.gate.records_in(&self.principal, &self.invocation)
+    }
+
+    fn object_of(&self, c: &Resource<Collection>) -> wasmtime::Result<String> {
+        Ok(self.table.get(c)?.object.clone())
+    }
+
+    async fn record_denial_event(&mut self, action: &str, detail: String) {
+        let ev = Event::new(&self.principal.actor, action, Outcome::Denied).detail(detail).purpose(self.principal.purpose.as_deref());
+        self.invocation.notes.lock().expect("notes lock").push(ev);
+    }
+}
+
+impl capcrm::plugin::types::Host for PluginState {}
+
+impl capcrm::plugin::records::Host for PluginState {}
+
+impl capcrm::plugin::records::HostCollection for PluginState {
+    async fn open(&mut self, object: String) -> wasmtime::Result<Result<Resource<Collection>, WitError>> {
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        let schema = self.gate.schema();
+        let granted_any = self.principal.plugin.as_ref().is_some_and(|g| {
+            g.fields.keys().any(|(o, _)| *o == object) || g.create.contains(&object) || g.delete.contains(&object)
+        });
+        if schema.object(&object).is_none() || !granted_any {
+            let what = format!("object `{}` was not granted", object.chars().take(60).collect::<String>());
+            self.record_denial_event("plugin.open", what.clone()).await;
+            return Ok(Err(self.deny(what)));
+        }
+        Ok(Ok(self.table.push(Collection { object })?))
+    }
+
+    async fn granted_fields(&mut self, c: Resource<Collection>) -> wasmtime::Result<Vec<String>> {
+        let object = self.object_of(&c)?;
+        Ok(self
+            .principal
+            .plugin
+            .as_ref()
+            .map(|g| g.fields.keys().filter(|(o, _)| *o == object).map(|(_, f)| f.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn get(&mut self, c: Resource<Collection>, id: String) -> wasmtime::Result<Result<RecordData, WitError>> {
+        let object = self.object_of(&c)?;
+        if let Err(e) = self.charge().and_then(|_| self.check_handed(&id)) {
+            if matches!(e, WitError::AccessDenied(_)) {
+                self.record_denial_event("read", format!("{object} record not handed to the plugin")).await;
+            }
+            return Ok(Err(e));
+        }
+        let r = self.records().get(&object, &id).await.map_err(to_wit);
+        Ok(match r {
+            Ok(v) => self.data(v),
+            Err(e) => {
+                self.note_error(&e);
+                Err(e)
+            }
+        })
+    }
+
+    async fn list(&mut self, c: Resource<Collection>, filters: Vec<Filter>, after: Option<String>, limit: u32) -> wasmtime::Result<Result<Page, WitError>> {
+        let object = self.object_of(&c)?;
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        if filters.len() > 10 || filters.iter().any(|f| f.value.len() > 4096) {
+            return Ok(Err(WitError::InvalidInput("at most 10 filters of at most 4096 bytes".into())));
+        }
+        let q = ListQuery {
+            filters: filters
+                .into_iter()
+                .map(|f| GateFilter {
+                    field: f.field,
+                    op: match f.op {
+                        FilterOp::Eq => GateOp::Eq,
+                        FilterOp::Gt => GateOp::Gt,
+                        FilterOp::Gte => GateOp::Gte,
+                        FilterOp::Lt => GateOp::Lt,
+                        FilterOp::Lte => GateOp::Lte,
+                    },
+                    value: f.value,
+                })
+                .collect(),
+            after,
+            limit: limit.clamp(1, 200) as usize,
+        };
+        let r = self.records().list(&object, &q).await.map_err(to_wit);
+        Ok(match r {
+            Ok(page) => {
+                let mut records = Vec::with_capacity(page.records.len());
+                for v in page.records {
+                    match self.data(v) {
+                        Ok(d) => records.push(d),
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                Ok(Page { records, next: page.next })
+            }
+            Err(e) => {
+                self.note_error(&e);
+                Err(e)
+            }
+        })
+    }
+
+    async fn create(&mut self, c: Resource<Collection>, fields: Vec<FieldValue>) -> wasmtime::Result<Result<RecordData, WitError>> {
+        let object = self.object_of(&c)?;
+        let map = match self.charge().and_then(|_| self.parse_fields(fields)) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let r = self.records().create(&object, &map, WriteOptions::default()).await.map_err(to_wit);
+        Ok(match r {
+            Ok(v) => self.data(v),
+            Err(e) => {
+                self.note_error(&e);
+                Err(e)
+            }
+        })
+    }
+
+    async fn update(&mut self, c: Resource<Collection>, id: String, fields: Vec<FieldValue>, expected_version: Option<u64>) -> wasmtime::Result<Result<RecordData, WitError>> {
+        let object = self.object_of(&c)?;
+        let map = match self.charge().and_then(|_| self.check_handed(&id)).and_then(|_| self.parse_fields(fields)) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        let opts = WriteOptions { owner_id: None, expected_version: expected_version.map(|v| v as i64) };
+        let r = self.records().update(&object, &id, &map, opts).await.map_err(to_wit);
+        Ok(match r {
+            Ok(v) => self.data(v),
+            Err(e) => {
+                self.note_error(&e);
+                Err(e)
+            }
+        })
+    }
+
+    async fn delete(&mut self, c: Resource<Collection>, id: String) -> wasmtime::Result<Result<(), WitError>> {
+        let object = self.object_of(&c)?;
+        if let Err(e) = self.charge().and_then(|_| self.check_handed(&id)) {
+            return Ok(Err(e));
+        }
+        let r = self.records().delete(&object, &id, WriteOptions::default()).await.map_err(to_wit);
+        if let Err(e) = &r {
+            self.note_error(e);
+        }
+        Ok(r)
+    }
+
+    async fn drop(&mut self, c: Resource<Collection>) -> wasmtime::Result<()> {
+        self.table.delete(c)?;
+        Ok(())
+    }
+}
+
+impl capcrm::plugin::storage::Host for PluginState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, WitError>> {
+        if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
+            return Ok(Err(e));
+        }
+        Ok(self.gate.plugin_storage_get(&self.invocation, &self.plugin, &key).await.map_err(to_wit))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>, subject: Option<String>) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
+            return Ok(Err(e));
+        }
+        if key.is_empty() || key.len() > 512 || value.len() > MAX_VALUE_BYTES {
+            return Ok(Err(WitError::InvalidInput(format!("keys are 1 to 512 bytes, values at most {MAX_VALUE_BYTES} bytes"))));
+        }
+        let used = match self.gate.plugin_storage_usage(&self.invocation, &self.plugin).await {
+            Ok(u) => u,
+            Err(e) => return Ok(Err(to_wit(e))),
+        };
+        let quota = self.storage_quota.unwrap_or(0) as i64;
+        if used + (value.len() + key.len()) as i64 > quota {
+            return Ok(Err(WitError::QuotaExceeded(format!("storage quota of {quota} bytes"))));
+        }
+        Ok(self.gate.plugin_storage_set(&self.invocation, &self.plugin, &key, &value, subject.as_deref()).await.map_err(to_wit))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
+            return Ok(Err(e));
+        }
+        Ok(self.gate.plugin_storage_delete(&self.invocation, &self.plugin, &key).await.map(|_| ()).map_err(to_wit))
+    }
+
+    async fn list_keys(&mut self, prefix: String, limit: u32) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+        if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
+            return Ok(Err(e));
+        }
+        Ok(self.gate.plugin_storage_keys(&self.invocation, &self.plugin, &prefix, limit).await.map_err(to_wit))
+    }
+}
+
+impl PluginState {
+    fn storage_granted(&mut self) -> Result<(), WitError> {
+        if self.granted.contains("storage") {
+            Ok(())
+        } else {
+            Err(self.deny("storage was not granted".into()))
+        }
+    }
+}
+
+impl capcrm::plugin::notify::Host for PluginState {
+    async fn send_email(&mut self, to: capcrm::plugin::notify::Recipient, subject: String, body: String) -> wasmtime::Result<Result<String, WitError>> {
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        if !self.granted.contains("notify:email") {
+            return Ok(Err(self.deny("notify:email was not granted".into())));
+        }
+        if let Err(e) = self.check_handed(&to.id) {
+            return Ok(Err(e));
+        }
+        if subject.len() > 1000 || body.len() > 100_000 {
+            return Ok(Err(WitError::InvalidInput("subject at most 1000 bytes, body at most 100000".into())));
+        }
+        // The recipient's field must be visible to the plugin (masked is enough: it never sees it).
+        let visible = self.principal.plugin.as_ref().is_some_and(|g| g.fields.contains_key(&(to.object.clone(), to.field.clone())));
+        if !visible {
+            return Ok(Err(self.deny(format!("field `{}` of `{}` was not granted", to.field, to.object))));
+        }
+        let r = self.gate.queue_email(&self.invocation, &self.plugin, &to.object, &to.id, &to.field, &subject, &body).await;
+        Ok(r.map_err(to_wit))
+    }
+}
+
+impl capcrm::plugin::host::Host for PluginState {
+    async fn log(&mut self, level: capcrm::plugin::host::Level, message: String) -> wasmtime::Result<()> {
+        if self.charge().is_err() {
+            return Ok(());
+        }
+        // Plugin text is untrusted: bounded, and logged at debug so production logs stay value-free.
+        let msg: String = message.chars().take(500).filter(|c| !c.is_control()).collect();
+        tracing::debug!(plugin = %self.plugin, level = ?level, "{msg}");
+        Ok(())
+    }
+
+    async fn audit_note(&mut self, action: String, detail: String) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        if action.is_empty() || action.len() > 64 || detail.len() > 500 {
+            return Ok(Err(WitError::InvalidInput("action 1 to 64 bytes, detail at most 500".into())));
+        }
+        let ev = Event::new(&self.principal.actor, &format!("plugin.note.{action}"), Outcome::Allowed)
+            .detail(detail)
+            .purpose(self.principal.purpose.as_deref());
+        self.invocation.notes.lock().expect("notes lock").push(ev);
+        Ok(Ok(()))
+    }
+
+    async fn now(&mut self) -> wasmtime::Result<u64> {
+        let _ = self.charge();
+        Ok(crate::store::now_micros() as u64)
+    }
+}

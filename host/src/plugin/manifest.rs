@@ -1,0 +1,302 @@
+//! Plugin manifests: what a plugin asks for, as capabilities an administrator approves one by one.
+//!
+//! A capability is a short string, the unit of approval and of `--deny`:
+//! `read:contact.first_name`, `masked:contact.email`, `write:contact.tags`, `create:contact`,
+//! `delete:contact`, `event:record.created:contact`, `route:GET /hello`, `schedule:nightly`,
+//! `notify:email`, `storage`. Grants are allow-lists: what is not named is not reachable.
+
+use crate::access::{FieldAccess, PluginGrant};
+use crate::model::{Schema, is_valid_identifier};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    #[error("manifest is not valid TOML of a plugin manifest: {0}")]
+    Syntax(String),
+    #[error("manifest: {0}")]
+    Invalid(String),
+}
+
+/// Upper bounds an administrator allows any plugin to ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitMaxima {
+    pub memory_mb: u32,
+    pub timeout_ms: u32,
+    pub host_calls: u32,
+    pub storage_bytes: u64,
+}
+
+impl Default for LimitMaxima {
+    fn default() -> Self {
+        LimitMaxima { memory_mb: 64, timeout_ms: 5_000, host_calls: 10_000, storage_bytes: 64 << 20 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectAccess {
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub masked: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
+    #[serde(default)]
+    pub create: bool,
+    #[serde(default)]
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub name: String,
+    pub every_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageRequest {
+    pub quota_bytes: u64,
+}
+
+/// Resource limits a plugin asks for (within the administrator's maxima).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub memory_mb: u32,
+    pub timeout_ms: u32,
+    pub host_calls: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_mb: 16, timeout_ms: 500, host_calls: 1_000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub author: String,
+    pub description: String,
+    /// The purpose of the processing, shown to administrators and recorded with every audit entry.
+    pub purpose: String,
+    #[serde(default)]
+    pub access: BTreeMap<String, ObjectAccess>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<String>,
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
+    #[serde(default)]
+    pub notifications: Vec<String>,
+    #[serde(default)]
+    pub storage: Option<StorageRequest>,
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+pub const EVENT_KINDS: &[&str] = &["record.created", "record.updated", "record.deleted"];
+pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits.unwrap_or_default()
+    }
+
+    /// Checks names, objects, fields, events, routes and limits against the schema and maxima.
+    pub fn validate(&self, schema: &Schema, maxima: &LimitMaxima) -> Result<(), ManifestError> {
+        let bad = |m: String| Err(ManifestError::Invalid(m));
+        if !is_valid_identifier(&self.name) {
+            return bad(format!("plugin name `{}` must be lower-case letters, digits and _ (starting with a letter)", self.name));
+        }
+        let v: Vec<&str> = self.version.split('.').collect();
+        if v.len() != 3 || v.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+            return bad(format!("version `{}` must be MAJOR.MINOR.PATCH", self.version));
+        }
+        for (label, text, max) in [("author", &self.author, 200), ("description", &self.description, 2000), ("purpose", &self.purpose, 500)] {
+            if text.trim().is_empty() || text.chars().count() > max {
+                return bad(format!("`{label}` must be 1 to {max} characters"));
+            }
+        }
+        for (object, acc) in &self.access {
+            let Some(def) = schema.object(object) else {
+                return bad(format!("access names unknown object `{object}`"));
+            };
+            for f in acc.read.iter().chain(&acc.masked).chain(&acc.write) {
+                if def.field(f).is_none() {
+                    return bad(format!("access names unknown field `{f}` of object `{object}`"));
+                }
+            }
+        }
+        for e in &self.events {
+            let Some((kind, object)) = e.rsplit_once(':') else {
+                return bad(format!("event `{e}` must be `<kind>:<object>`, e.g. record.created:contact"));
+            };
+            if !EVENT_KINDS.contains(&kind) {
+                return bad(format!("event kind `{kind}` is not one of {}", EVENT_KINDS.join(", ")));
+            }
+            if schema.object(object).is_none() {
+                return bad(format!("event `{e}` names unknown object `{object}`"));
+            }
+        }
+        for r in &self.routes {
+            let Some((m, path)) = r.split_once(' ') else {
+                return bad(format!("route `{r}` must be `<METHOD> /path`"));
+            };
+            if !METHODS.contains(&m) || !path.starts_with('/') || path.contains("..") || path.len() > 200 {
+                return bad(format!("route `{r}` must be `<METHOD> /path` with a method of {}", METHODS.join(", ")));
+            }
+        }
+        for s in &self.schedules {
+            if !is_valid_identifier(&s.name) || s.every_minutes == 0 {
+                return bad(format!("schedule `{}` needs an identifier name and every_minutes > 0", s.name));
+            }
+        }
+        for n in &self.notifications {
+            if n != "email" {
+                return bad(format!("notification channel `{n}` is not supported (email is)"));
+            }
+        }
+        let l = self.limits();
+        if l.memory_mb == 0 || l.memory_mb > maxima.memory_mb {
+            return bad(format!("limits.memory_mb must be 1 to {}", maxima.memory_mb));
+        }
+        if l.timeout_ms == 0 || l.timeout_ms > maxima.timeout_ms {
+            return bad(format!("limits.timeout_ms must be 1 to {}", maxima.timeout_ms));
+        }
+        if l.host_calls == 0 || l.host_calls > maxima.host_calls {
+            return bad(format!("limits.host_calls must be 1 to {}", maxima.host_calls));
+        }
+        if let Some(s) = &self.storage {
+            if s.quota_bytes > maxima.storage_bytes {
+                return bad(format!("storage.quota_bytes must be at most {}", maxima.storage_bytes));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every capability the manifest asks for.
+    pub fn capabilities(&self) -> BTreeSet<String> {
+        let mut caps = BTreeSet::new();
+        for (object, acc) in &self.access {
+            for f in &acc.read {
+                caps.insert(format!("read:{object}.{f}"));
+            }
+            for f in &acc.masked {
+                caps.insert(format!("masked:{object}.{f}"));
+            }
+            for f in &acc.write {
+                caps.insert(format!("write:{object}.{f}"));
+            }
+            if acc.create {
+                caps.insert(format!("create:{object}"));
+            }
+            if acc.delete {
+                caps.insert(format!("delete:{object}"));
+            }
+        }
+        caps.extend(self.events.iter().map(|e| format!("event:{e}")));
+        caps.extend(self.routes.iter().map(|r| format!("route:{r}")));
+        caps.extend(self.schedules.iter().map(|s| format!("schedule:{}", s.name)));
+        caps.extend(self.notifications.iter().map(|n| format!("notify:{n}")));
+        if self.storage.is_some() {
+            caps.insert("storage".into());
+        }
+        caps
+    }
+}
+
+/// The access-layer grant for a set of approved capabilities.
+pub fn grant_of(plugin: &str, caps: &BTreeSet<String>) -> Arc<PluginGrant> {
+    let mut g = PluginGrant { plugin: plugin.to_string(), ..Default::default() };
+    for c in caps {
+        let Some((kind, rest)) = c.split_once(':') else { continue };
+        let level = match kind {
+            "read" => FieldAccess::Read,
+            "masked" => FieldAccess::Masked,
+            "write" => FieldAccess::Write,
+            "create" => {
+                g.create.insert(rest.to_string());
+                continue;
+            }
+            "delete" => {
+                g.delete.insert(rest.to_string());
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some((o, f)) = rest.split_once('.') {
+            let e = g.fields.entry((o.to_string(), f.to_string())).or_insert(level);
+            *e = (*e).max(level);
+        }
+    }
+    Arc::new(g)
+}
+
+/// What an upgrade asks for beyond (and no longer asks for compared with) an approved grant.
+pub fn diff(old: &BTreeSet<String>, new: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
+    (new.difference(old).cloned().collect(), old.difference(new).cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO: &str = r#"
+name = "hello"
+version = "0.1.0"
+author = "Example"
+description = "Greets."
+purpose = "Welcome notes"
+events = ["record.created:contact"]
+routes = ["GET /hello"]
+[access.contact]
+read = ["first_name"]
+masked = ["email"]
+[storage]
+quota_bytes = 1000
+"#;
+
+    #[test]
+    fn capabilities_and_grant() {
+        let m = Manifest::parse(HELLO).unwrap();
+        m.validate(&Schema::builtin(), &LimitMaxima::default()).unwrap();
+        let caps = m.capabilities();
+        assert!(caps.contains("read:contact.first_name") && caps.contains("masked:contact.email"));
+        assert!(caps.contains("event:record.created:contact") && caps.contains("route:GET /hello") && caps.contains("storage"));
+        let g = grant_of("hello@0.1.0", &caps);
+        assert_eq!(g.fields.get(&("contact".into(), "email".into())), Some(&FieldAccess::Masked));
+        assert!(g.create.is_empty());
+    }
+
+    #[test]
+    fn rejects_unknown_objects_fields_and_keys() {
+        let s = Schema::builtin();
+        let max = LimitMaxima::default();
+        let m = Manifest::parse(&HELLO.replace("[access.contact]", "[access.starship]")).unwrap();
+        assert!(m.validate(&s, &max).unwrap_err().to_string().contains("unknown object `starship`"));
+        let m = Manifest::parse(&HELLO.replace("\"first_name\"", "\"shoe_size\"")).unwrap();
+        assert!(m.validate(&s, &max).unwrap_err().to_string().contains("unknown field `shoe_size`"));
+        assert!(Manifest::parse(&format!("{HELLO}\nsecret_wish = 1")).is_err());
+        let m = Manifest::parse(&format!("{HELLO}\n[limits]\nmemory_mb = 100000\ntimeout_ms = 1\nhost_calls = 1")).unwrap();
+        assert!(m.validate(&s, &max).is_err());
+    }
+
+    #[test]
+    fn diff_shows_what_an_upgrade_adds() {
+        let a: BTreeSet<String> = ["read:contact.first_name".to_string()].into();
+        let b: BTreeSet<String> = ["read:contact.first_name".to_string(), "read:contact.email".to_string()].into();
+        assert_eq!(diff(&a, &b), (vec!["read:contact.email".to_string()], vec![]));
+    }
+}

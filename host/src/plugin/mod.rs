@@ -1,0 +1,279 @@
+//! The plugin runtime: business features as sandboxed WebAssembly components.
+//!
+//! - [`manifest`]: what a plugin asks for, as capabilities.
+//! - [`registry`]: install, approve (all or part), upgrade, revoke, disable, uninstall.
+//! - [`engine`]: engine settings, compiled-component cache, import checks.
+//! - [`host`]: the WIT host functions, each going through the access gate.
+//!
+//! Every invocation gets a fresh instance, a memory limit, an epoch deadline, a host-call cap and
+//! one database transaction that commits only if the plugin returns normally.
+
+pub mod engine;
+pub mod host;
+pub mod manifest;
+pub mod registry;
+
+use crate::access::{AccessError, Gate, Principal};
+use crate::audit::{Actor, AuditError, Event, Outcome};
+use crate::store::StoreError;
+use engine::PluginEngine;
+use host::{PluginPre, PluginState};
+use manifest::{Manifest, grant_of};
+use registry::{ActivePlugin, Registry};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("permission denied: {0}")]
+    Denied(String),
+    /// The plugin trapped, ran out of time or memory, or broke a limit; its writes were rolled back.
+    #[error("the plugin failed: {0}")]
+    Failed(String),
+    #[error("plugin runtime: {0}")]
+    Runtime(String),
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+}
+impl From<sqlx::Error> for PluginError {
+    fn from(e: sqlx::Error) -> Self {
+        PluginError::Runtime(format!("database: {e}"))
+    }
+}
+impl From<StoreError> for PluginError {
+    fn from(e: StoreError) -> Self {
+        PluginError::Runtime(e.to_string())
+    }
+}
+impl From<AuditError> for PluginError {
+    fn from(e: AuditError) -> Self {
+        PluginError::Runtime(e.to_string())
+    }
+}
+
+/// Largest response body a plugin route may return.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// An HTTP request routed to a plugin.
+#[derive(Debug, Clone)]
+pub struct PluginRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What an invocation touched, for the test harness and previews.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    pub touched: Vec<(String, String)>,
+    pub denials: Vec<String>,
+    pub host_calls: u32,
+}
+
+pub struct PluginRuntime {
+    engine: Arc<PluginEngine>,
+    pub registry: Registry,
+    gate: Gate,
+    loaded: Mutex<HashMap<String, PluginPre<PluginState>>>,
+}
+
+impl PluginRuntime {
+    pub fn new(gate: Gate, cache_dir: Option<std::path::PathBuf>) -> Result<Arc<PluginRuntime>, PluginError> {
+        Ok(Arc::new(PluginRuntime {
+            engine: PluginEngine::new(cache_dir)?,
+            registry: Registry::new(gate.clone()),
+            gate,
+            loaded: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Validates a manifest and a component (compiles it, checks its imports) and installs it.
+    pub async fn install(&self, p: &Principal, component: &[u8], manifest_text: &str) -> Result<registry::PluginInfo, PluginError> {
+        let manifest = Manifest::parse(manifest_text)?;
+        manifest.validate(&self.gate.schema(), &self.registry.maxima)?;
+        let hash = registry::code_hash(component);
+        let compiled = self.engine.compile(component, &hash)?;
+        self.engine.check_imports(&compiled)?;
+        self.pre(&hash, &compiled)?;
+        self.registry.install(p, component, manifest_text, &manifest).await
+    }
+
+    fn pre(&self, hash: &str, component: &wasmtime::component::Component) -> Result<PluginPre<PluginState>, PluginError> {
+        if let Some(p) = self.loaded.lock().expect("loaded lock").get(hash) {
+            return Ok(p.clone());
+        }
+        let ip = self
+            .engine
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| PluginError::Invalid(format!("the component does not fit the capcrm:plugin contract: {e}")))?;
+        let pre = PluginPre::new(ip).map_err(|e| PluginError::Invalid(format!("the component does not export the plugin world: {e}")))?;
+        self.loaded.lock().expect("loaded lock").insert(hash.to_string(), pre.clone());
+        Ok(pre)
+    }
+
+    fn load(&self, active: &ActivePlugin) -> Result<PluginPre<PluginState>, PluginError> {
+        if let Some(p) = self.loaded.lock().expect("loaded lock").get(&active.code_hash) {
+            return Ok(p.clone());
+        }
+        let c = self.engine.compile(&active.component, &active.code_hash)?;
+        self.engine.check_imports(&c)?;
+        self.pre(&active.code_hash, &c)
+    }
+
+    fn principal(active: &ActivePlugin, acting: Option<&Principal>) -> Principal {
+        let actor = Actor { kind: "plugin".into(), name: active.actor_name() };
+        Principal {
+            actor,
+            user_id: acting.and_then(|a| a.user_id.clone()),
+            // Acting for a person, the plugin can do no more than that person; on its own, no more
+            // than its grant.
+            is_admin: acting.map(|a| a.is_admin).unwrap_or(true),
+            request_id: acting.and_then(|a| a.request_id.clone()),
+            purpose: Some(active.manifest.purpose.clone()),
+            plugin: Some(grant_of(&active.actor_name(), &active.granted)),
+        }
+    }
+
+    async fn active(&self, name: &str) -> Result<ActivePlugin, PluginError> {
+        self.registry
+            .active(name)
+            .await?
+            .ok_or_else(|| PluginError::NotFound(format!("no approved, enabled plugin named `{name}`")))
+    }
+
+    /// Runs one invocation: fresh instance, limits, shared transaction; commits only on success.
+    async fn invoke<T>(
+        &self,
+        active: &ActivePlugin,
+        acting: Option<&Principal>,
+        handed: Vec<String>,
+        what: &str,
+        call: impl AsyncFnOnce(&host::Plugin, &mut wasmtime::Store<PluginState>) -> wasmtime::Result<Result<T, host::WitError>>,
+    ) -> Result<(T, Trace), PluginError> {
+        let pre = self.load(active)?;
+        let principal = Self::principal(active, acting);
+        let limits = active.manifest.limits();
+        let invocation = self.gate.begin_invocation().await?;
+        let state = PluginState {
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            table: wasmtime::component::ResourceTable::new(),
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(limits.memory_mb as usize * 1024 * 1024)
+                .instances(8)
+                .tables(16)
+                .memories(4)
+                .trap_on_grow_failure(true)
+                .build(),
+            gate: self.gate.clone(),
+            principal: principal.clone(),
+            invocation: invocation.clone(),
+            plugin: active.name.clone(),
+            granted: active.granted.clone(),
+            storage_quota: active.manifest.storage.as_ref().map(|s| s.quota_bytes),
+            handed: handed.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            host_calls: 0,
+            max_host_calls: limits.host_calls,
+            touched: Default::default(),
+            denials: Vec::new(),
+        };
+        let mut store = wasmtime::Store::new(&self.engine.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (u64::from(limits.timeout_ms) / engine::TICK.as_millis() as u64).max(1);
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let outcome = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            call(&instance, &mut store).await
+        }
+        .await;
+        let st = store.data();
+        let trace = Trace { touched: st.touched.iter().cloned().collect(), denials: st.denials.clone(), host_calls: st.host_calls };
+        drop(store);
+        let event = |outcome: Outcome, detail: String| {
+            Event::new(&principal.actor, what, outcome).detail(detail).purpose(principal.purpose.as_deref()).request(principal.request_id.as_deref())
+        };
+        match outcome {
+            Ok(Ok(v)) => {
+                self.gate.commit_invocation(&invocation, vec![event(Outcome::Allowed, format!("{} host calls", trace.host_calls))]).await?;
+                Ok((v, trace))
+            }
+            Ok(Err(e)) => {
+                let msg = format!("returned an error: {e:?}");
+                self.gate.abort_invocation(&invocation, event(Outcome::Failed, msg.chars().take(300).collect())).await?;
+                Err(PluginError::Failed(format!("{} {}", active.name, msg.chars().take(300).collect::<String>())))
+            }
+            Err(trap) => {
+                let why = classify(&trap);
+                tracing::warn!(plugin = %active.name, "plugin invocation failed: {why}");
+                self.gate.abort_invocation(&invocation, event(Outcome::Failed, why.clone())).await?;
+                Err(PluginError::Failed(why))
+            }
+        }
+    }
+
+    /// Serves a request to one of the plugin's routes.
+    pub async fn http(&self, name: &str, req: PluginRequest, acting: Option<&Principal>) -> Result<PluginResponse, PluginError> {
+        let active = self.active(name).await?;
+        let route = format!("{} {}", req.method, req.path);
+        let public = format!("route:{route} public");
+        let private = format!("route:{route}");
+        let allowed = active.granted.contains(&public) || (acting.is_some() && active.granted.contains(&private));
+        if !allowed {
+            let exists = active.granted.contains(&private);
+            return Err(if exists {
+                PluginError::Denied(format!("{route} of plugin {name} needs a signed-in user"))
+            } else {
+                PluginError::NotFound(format!("plugin {name} has no approved route {route}"))
+            });
+        }
+        let wit_req = host::exports::capcrm::plugin::http::Request {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+            headers: req.headers,
+            body: req.body,
+        };
+        let (resp, _) = self
+            .invoke(&active, acting, Vec::new(), "plugin.http", async |p, store| p.capcrm_plugin_http().call_handle(store, &wit_req).await)
+            .await?;
+        if resp.body.len() > MAX_RESPONSE_BYTES {
+            return Err(PluginError::Failed(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes")));
+        }
+        Ok(PluginResponse { status: resp.status, headers: resp.headers, body: resp.body })
+    }
+}
+
+/// Names why an invocation stopped, for the audit trail and the caller.
+fn classify(e: &wasmtime::Error) -> String {
+    if let Some(t) = e.downcast_ref::<wasmtime::Trap>() {
+        return match t {
+            wasmtime::Trap::Interrupt => "deadline exceeded (the plugin ran too long)".into(),
+            wasmtime::Trap::StackOverflow => "stack overflow".into(),
+            wasmtime::Trap::UnreachableCodeReached => "trap: unreachable (a panic or abort in the plugin)".into(),
+            other => format!("trap: {other}"),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("growing memory") || text.contains("memory") && text.contains("limit") {
+        return "memory limit exceeded".into();
+    }
+    format!("failed: {}", text.chars().take(200).collect::<String>())
+}

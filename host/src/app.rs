@@ -19,6 +19,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Compiled plugin components are cached here (keyed by content hash and engine settings).
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        match &self.location {
+            Location::DataDir(d) => d.join("plugin-cache"),
+            Location::Postgres(_) => std::env::temp_dir().join("capcrm-plugin-cache"),
+        }
+    }
+
     /// The default key file sits beside the data directory, not inside it, so that a copy of the
     /// data directory does not carry the key that opens it.
     pub fn default_key_file(data_dir: &std::path::Path) -> PathBuf {
@@ -34,6 +42,7 @@ pub struct App {
     pub keys: Arc<Keystore>,
     pub gate: Gate,
     pub auth: Auth,
+    pub plugins: Arc<crate::plugin::PluginRuntime>,
 }
 
 impl App {
@@ -51,7 +60,8 @@ impl App {
         let audit_key = keys.system_key(db.reader(), AUDIT_CHAIN_KEY).await?;
         let audit = Audit::start(db.clone(), audit_key.key);
         let gate = Gate::open(db.clone(), keys.clone(), audit).await?;
-        Ok(App { auth: Auth::new(db.clone()), db, keys, gate })
+        let plugins = crate::plugin::PluginRuntime::new(gate.clone(), Some(settings.plugin_cache_dir()))?;
+        Ok(App { auth: Auth::new(db.clone()), db, keys, gate, plugins })
     }
 
     /// Whether the configured database exists and `init` has run on it. Creates nothing.

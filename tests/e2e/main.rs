@@ -10,4 +10,5 @@ mod api;
 mod audit_chain;
 mod canaries;
 mod durability;
+mod plugins;
 mod startup;

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 pub mod error;
+mod plugins;
 mod records;
 mod schema;
 
@@ -24,6 +25,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub gate: Gate,
     pub auth: Auth,
+    pub plugins: std::sync::Arc<crate::plugin::PluginRuntime>,
 }
 
 #[derive(OpenApi)]
@@ -34,6 +36,7 @@ pub struct AppState {
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::verify,
+        plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
@@ -85,10 +88,18 @@ pub fn router(state: AppState) -> Router {
         .route("/records/{object}", get(records::list).post(records::create))
         .route("/records/{object}/{id}", get(records::get).patch(records::update).delete(records::delete))
         .route("/audit", get(audit::query))
-        .route("/audit/verify", get(audit::verify));
+        .route("/audit/verify", get(audit::verify))
+        .route("/plugins", get(plugins::list))
+        .route("/plugins", post(plugins::install).layer(DefaultBodyLimit::max(plugins::COMPONENT_LIMIT * 4 / 3 + 1024 * 1024)))
+        .route("/plugins/{name}", get(plugins::show).delete(plugins::uninstall))
+        .route("/plugins/{name}/approve", post(plugins::approve))
+        .route("/plugins/{name}/revoke", post(plugins::revoke))
+        .route("/plugins/{name}/disable", post(plugins::disable))
+        .route("/plugins/{name}/enable", post(plugins::enable));
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
+        .route("/plugins/{name}/{*rest}", axum::routing::any(plugins::route))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -74,6 +74,11 @@ enum Command {
         #[command(subcommand)]
         command: SchemaCommand,
     },
+    /// Plugins: install, inspect, approve all or part, revoke, disable, uninstall.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +113,59 @@ enum SchemaCommand {
     AddField { object: String, definition: String },
     /// Add a custom object from its JSON definition (name, label, subject_mode, custom, fields).
     AddObject { definition: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Store a component and its manifest as a new version, pending approval.
+    Install {
+        /// The component (.wasm built for wasm32-wasip2).
+        wasm: PathBuf,
+        /// The manifest (plugin.toml).
+        #[arg(long)]
+        manifest: PathBuf,
+    },
+    /// List installed plugins.
+    List,
+    /// Print exactly what a plugin asks for, what was granted, and what a pending upgrade adds.
+    Show { name: String },
+    /// Approve a pending version: everything it asks for, or all but the `--deny`ed capabilities.
+    Approve {
+        name: String,
+        /// A specific version (default: the newest pending one).
+        #[arg(long)]
+        version: Option<String>,
+        /// A capability to leave out, e.g. `read:contact.email` (repeatable).
+        #[arg(long = "deny")]
+        deny: Vec<String>,
+    },
+    /// Withdraw the grant; the next call is refused.
+    Revoke { name: String },
+    /// Stop running the plugin, keeping its grant.
+    Disable { name: String },
+    /// Run a disabled plugin again.
+    Enable { name: String },
+    /// Remove the plugin, its versions and its stored data.
+    Uninstall { name: String },
+}
+
+fn print_plugin(info: &crate::plugin::registry::PluginInfo) {
+    println!("plugin {} ({}), running version: {}", info.name, info.state, info.active_version.as_deref().unwrap_or("none"));
+    for v in &info.versions {
+        println!("\n  version {} [{}] {}", v.version, v.status, v.code_hash);
+        println!("  author:  {}\n  purpose: {}\n  about:   {}", v.author, v.purpose, v.description);
+        println!("  asks for:");
+        for c in &v.requested {
+            let mark = if v.granted.contains(c) { "granted" } else if v.status == "pending" { "pending" } else { "not granted" };
+            println!("    {c:<48} {mark}");
+        }
+        if !v.adds.is_empty() {
+            println!("  adds beyond the running grant: {}", v.adds.join(", "));
+        }
+        if !v.drops.is_empty() {
+            println!("  no longer asks for: {}", v.drops.join(", "));
+        }
+    }
 }
 
 /// Resolved settings plus the file config for commands that need more.
@@ -212,6 +270,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Plugin { command } => plugin_command(&r, command).await?,
         Command::Schema { command } => {
             let app = App::open(&r.settings).await?;
             let admin = crate::access::Principal::system("cli");
@@ -238,6 +297,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<()> {
+    let app = App::open(&r.settings).await?;
+    let admin = crate::access::Principal::system("cli");
+    let reg = &app.plugins.registry;
+    match command {
+        PluginCommand::Install { wasm, manifest } => {
+            let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+            let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+            print_plugin(&app.plugins.install(&admin, &bytes, &text).await?);
+        }
+        PluginCommand::List => {
+            for p in reg.list().await? {
+                let pending = p.versions.iter().filter(|v| v.status == "pending").count();
+                println!("{:<24} {:<9} running {:<10} {pending} pending", p.name, p.state, p.active_version.as_deref().unwrap_or("-"));
+            }
+        }
+        PluginCommand::Show { name } => print_plugin(&reg.show(&name).await?),
+        PluginCommand::Approve { name, version, deny } => print_plugin(&reg.approve(&admin, &name, version.as_deref(), &deny).await?),
+        PluginCommand::Revoke { name } => print_plugin(&reg.revoke(&admin, &name).await?),
+        PluginCommand::Disable { name } => print_plugin(&reg.disable(&admin, &name).await?),
+        PluginCommand::Enable { name } => print_plugin(&reg.enable(&admin, &name).await?),
+        PluginCommand::Uninstall { name } => {
+            reg.uninstall(&admin, &name).await?;
+            println!("uninstalled {name}");
+        }
+    }
+    Ok(())
 }
 
 pub fn main() -> ExitCode {

@@ -64,7 +64,7 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = AppState { gate: app.gate.clone(), auth: app.auth.clone() };
+    let state = AppState { gate: app.gate.clone(), auth: app.auth.clone(), plugins: app.plugins.clone() };
     let routes = router(state);
     println!("capcrm listening on {scheme}://{addr} ({})", r.settings.location.describe());
     if let Some(b) = banner {

@@ -151,11 +151,24 @@ impl Manifest {
             }
         }
         for r in &self.routes {
-            let Some((m, path)) = r.split_once(' ') else {
-                return bad(format!("route `{r}` must be `<METHOD> /path`"));
+            // `<METHOD> /path`, answered for signed-in users (the plugin acts for them), or
+            // `<METHOD> /path public`, answered for anyone (the plugin acts on its own grant).
+            let parts: Vec<&str> = r.split(' ').collect();
+            let ok = match parts.as_slice() {
+                [m, path] | [m, path, "public"] => {
+                    METHODS.contains(m)
+                        && path.starts_with('/')
+                        && !path.contains("..")
+                        && path.len() <= 200
+                        && path.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c))
+                }
+                _ => false,
             };
-            if !METHODS.contains(&m) || !path.starts_with('/') || path.contains("..") || path.len() > 200 {
-                return bad(format!("route `{r}` must be `<METHOD> /path` with a method of {}", METHODS.join(", ")));
+            if !ok {
+                return bad(format!(
+                    "route `{r}` must be `<METHOD> /path` or `<METHOD> /path public`, with a method of {}",
+                    METHODS.join(", ")
+                ));
             }
         }
         for s in &self.schedules {
@@ -291,6 +304,12 @@ quota_bytes = 1000
         assert!(Manifest::parse(&format!("{HELLO}\nsecret_wish = 1")).is_err());
         let m = Manifest::parse(&format!("{HELLO}\n[limits]\nmemory_mb = 100000\ntimeout_ms = 1\nhost_calls = 1")).unwrap();
         assert!(m.validate(&s, &max).is_err());
+        for bad_route in ["GET", "FETCH /x", "GET x", "GET /a/../b", "GET /x private", "GET /x y public"] {
+            let m = Manifest::parse(&HELLO.replace("GET /hello", bad_route)).unwrap();
+            assert!(m.validate(&s, &max).is_err(), "{bad_route}");
+        }
+        let m = Manifest::parse(&HELLO.replace("GET /hello", "POST /form public")).unwrap();
+        assert!(m.validate(&s, &max).is_ok());
     }
 
     #[test]

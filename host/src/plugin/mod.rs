@@ -87,6 +87,12 @@ pub struct Trace {
     pub host_calls: u32,
 }
 
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PluginRuntime")
+    }
+}
+
 pub struct PluginRuntime {
     engine: Arc<PluginEngine>,
     pub registry: Registry,

@@ -1,0 +1,151 @@
+//! `/api/v1/plugins` (administration) and `/plugins/{name}/...` (the plugins' own routes).
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiJson, AppError};
+use crate::plugin::registry::PluginInfo;
+use crate::plugin::{PluginError, PluginRequest};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// Largest component accepted by the install endpoint.
+pub const COMPONENT_LIMIT: usize = 32 << 20;
+
+impl From<PluginError> for AppError {
+    fn from(e: PluginError) -> Self {
+        let msg = e.to_string();
+        match e {
+            PluginError::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", msg),
+            PluginError::Invalid(_) | PluginError::Manifest(_) => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plugin", msg),
+            PluginError::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", msg),
+            PluginError::Denied(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            PluginError::Failed(_) => AppError::new(StatusCode::BAD_GATEWAY, "plugin_failed", msg),
+            PluginError::Access(a) => a.into(),
+            PluginError::Runtime(_) => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    /// The manifest, as TOML text.
+    pub manifest: String,
+    /// The component (`.wasm`), base64-encoded.
+    pub component_base64: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {
+    /// The version to approve; the newest pending one by default.
+    pub version: Option<String>,
+    /// Capabilities to leave out, e.g. `read:contact.email`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// Installed plugins.
+#[utoipa::path(get, path = "/api/v1/plugins", responses((status = 200, body = Vec<PluginInfo>)), tag = "plugins")]
+pub async fn list(State(s): State<AppState>, Caller(_p): Caller) -> Result<ApiJson<Vec<PluginInfo>>, AppError> {
+    Ok(ApiJson(s.plugins.registry.list().await?))
+}
+
+/// One plugin: versions, what each asks for, what was granted, what an upgrade adds.
+#[utoipa::path(get, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), responses((status = 200, body = PluginInfo)), tag = "plugins")]
+pub async fn show(State(s): State<AppState>, Caller(_p): Caller, Path(name): Path<String>) -> Result<ApiJson<PluginInfo>, AppError> {
+    Ok(ApiJson(s.plugins.registry.show(&name).await?))
+}
+
+/// Install a plugin version; it stays pending until approved (unless it is an upgrade asking for
+/// nothing beyond the running grant).
+#[utoipa::path(post, path = "/api/v1/plugins", request_body = InstallRequest, responses((status = 201, body = PluginInfo), (status = 422, body = super::error::ErrorBody)), tag = "plugins")]
+pub async fn install(State(s): State<AppState>, Caller(p): Caller, ApiJson(req): ApiJson<InstallRequest>) -> Result<(StatusCode, ApiJson<PluginInfo>), AppError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(req.component_base64.trim())
+        .map_err(|_| AppError::bad_request("`component_base64` is not base64"))?;
+    Ok((StatusCode::CREATED, ApiJson(s.plugins.install(&p, &bytes, &req.manifest).await?)))
+}
+
+/// Approve all of a version's capabilities or all but some.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/approve", request_body = ApproveRequest, params(("name" = String, Path)), responses((status = 200, body = PluginInfo)), tag = "plugins")]
+pub async fn approve(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>, ApiJson(req): ApiJson<ApproveRequest>) -> Result<ApiJson<PluginInfo>, AppError> {
+    Ok(ApiJson(s.plugins.registry.approve(&p, &name, req.version.as_deref(), &req.deny).await?))
+}
+
+/// Withdraw a plugin's grant: its next call is refused.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/revoke", params(("name" = String, Path)), responses((status = 200, body = PluginInfo)), tag = "plugins")]
+pub async fn revoke(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<PluginInfo>, AppError> {
+    Ok(ApiJson(s.plugins.registry.revoke(&p, &name).await?))
+}
+
+/// Stop running a plugin without withdrawing its grant.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/disable", params(("name" = String, Path)), responses((status = 200, body = PluginInfo)), tag = "plugins")]
+pub async fn disable(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<PluginInfo>, AppError> {
+    Ok(ApiJson(s.plugins.registry.disable(&p, &name).await?))
+}
+
+/// Run a disabled plugin again.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/enable", params(("name" = String, Path)), responses((status = 200, body = PluginInfo)), tag = "plugins")]
+pub async fn enable(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<PluginInfo>, AppError> {
+    Ok(ApiJson(s.plugins.registry.enable(&p, &name).await?))
+}
+
+/// Remove a plugin, its versions and its stored data.
+#[utoipa::path(delete, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), responses((status = 204)), tag = "plugins")]
+pub async fn uninstall(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<StatusCode, AppError> {
+    s.plugins.registry.uninstall(&p, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A plugin's own route. With a bearer token the plugin acts for that user (and can do no more
+/// than they can); without one only routes the manifest marks `public` answer.
+pub async fn route(
+    State(s): State<AppState>,
+    Path((name, rest)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    req: axum::extract::Request,
+) -> Result<Response, AppError> {
+    let (mut parts, body) = req.into_parts();
+    let acting = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        Some(Caller::from_request_parts(&mut parts, &s).await?.0)
+    } else {
+        None
+    };
+    let body: Bytes = axum::body::to_bytes(body, super::BODY_LIMIT)
+        .await
+        .map_err(|_| AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than the limit (1 MiB)"))?;
+    let pass = ["content-type", "accept", "accept-language"];
+    let req = PluginRequest {
+        method: method.as_str().to_string(),
+        path: format!("/{rest}"),
+        query: query.unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter(|(k, _)| pass.contains(&k.as_str()))
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let resp = s.plugins.http(&name, req, acting.as_ref()).await?;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = (status, resp.body).into_response();
+    for (k, v) in resp.headers {
+        let k = k.to_ascii_lowercase();
+        // The host owns security and framing headers.
+        if ["content-type", "cache-control", "content-language"].contains(&k.as_str()) {
+            if let (Ok(name), Ok(value)) = (axum::http::HeaderName::from_bytes(k.as_bytes()), axum::http::HeaderValue::from_str(&v)) {
+                out.headers_mut().insert(name, value);
+            }
+        }
+    }
+    out.headers_mut().insert("x-content-type-options", axum::http::HeaderValue::from_static("nosniff"));
+    out.headers_mut().insert("content-security-policy", axum::http::HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'self'"));
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! The plugin runtime through the real binary: approval, partial grants, upgrades, revocation,
+//! and a hostile-plugin suite in which each plugin tries one thing and is contained.
+
+use crate::common::*;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// The grant every test guest asks for (the suite approves it whole unless a test says otherwise).
+fn manifest(name: &str, version: &str, extra_read: &[&str]) -> String {
+    let mut read = vec!["\"first_name\"".to_string()];
+    read.extend(extra_read.iter().map(|f| format!("\"{f}\"")));
+    format!(
+        r#"name = "{name}"
+version = "{version}"
+author = "capcrm tests"
+description = "A test guest."
+purpose = "Testing the sandbox"
+events = ["record.created:contact"]
+routes = ["GET /run public", "GET /huge-arg public"]
+[access.contact]
+read = [{}]
+masked = ["email"]
+write = ["tags"]
+[storage]
+quota_bytes = 4096
+[limits]
+memory_mb = 16
+timeout_ms = 300
+host_calls = 100
+"#,
+        read.join(", ")
+    )
+}
+
+fn install(inst: &Instance, name: &str, guest: &str, version: &str, extra_read: &[&str]) -> std::process::Output {
+    let m = inst.dir.path().join(format!("{name}-{version}.toml"));
+    std::fs::write(&m, manifest(name, version, extra_read)).unwrap();
+    inst.cli(&["plugin", "install", guest_wasm(guest).to_str().unwrap(), "--manifest", m.to_str().unwrap()])
+}
+
+fn install_approved(inst: &Instance, name: &str, guest: &str) {
+    let out = install(inst, name, guest, "1.0.0", &[]);
+    assert!(out.status.success(), "install {guest}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = inst.cli(&["plugin", "approve", name]);
+    assert!(out.status.success(), "approve {guest}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn run(srv: &Server, name: &str, query: &str) -> Reply {
+    let http = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+    let r = http.get(format!("{}/plugins/{name}/run{query}", srv.base)).send().unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap_or_default();
+    Reply { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), text }
+}
+
+fn seed(api: &Api) -> Vec<String> {
+    (0..3)
+        .map(|i| {
+            api.create("contact", json!({"first_name": format!("Ada{i}"), "last_name": "Lovelace", "email": format!("ada{i}@example.com"), "national_id": format!("NID{i}")}))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+fn audit(api: &Api, query: &str) -> Vec<Value> {
+    api.get(&format!("/api/v1/audit?limit=1000&{query}")).body["entries"].as_array().cloned().unwrap_or_default()
+}
+
+fn chain_verifies(inst: &Instance) {
+    let out = inst.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn approve_part_upgrade_and_revoke() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let out = install(&inst, "reader", "guest-reader", "1.0.0", &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let shown = String::from_utf8(inst.cli(&["plugin", "show", "reader"]).stdout).unwrap();
+        for cap in ["read:contact.first_name", "masked:contact.email", "write:contact.tags", "route:GET /run public", "storage"] {
+            assert!(shown.contains(cap), "show lists {cap}: {shown}");
+        }
+        assert!(shown.contains("pending"));
+        let srv = inst.start();
+        let api = srv.client();
+        let ids = seed(&api);
+        assert_eq!(run(&srv, "reader", "").status, 404, "a pending plugin does not run");
+
+        // Approve everything but the email.
+        let r = api.post("/api/v1/plugins/reader/approve", &json!({"deny": ["masked:contact.email"]}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = run(&srv, "reader", &format!("?id={}", ids[0]));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let fields = r.body["record"]["fields"].as_object().unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), vec!["first_name"], "exactly the approved fields: {}", r.text);
+        assert_eq!(fields["first_name"], "Ada0");
+
+        // An upgrade that asks for more waits; the approved version keeps running.
+        let out = install(&inst, "reader", "guest-reader", "1.1.0", &["national_id"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let info = api.get("/api/v1/plugins/reader").body;
+        assert_eq!(info["active_version"], "1.0.0");
+        let v11 = info["versions"].as_array().unwrap().iter().find(|v| v["version"] == "1.1.0").unwrap().clone();
+        assert_eq!(v11["status"], "pending");
+        assert!(v11["adds"].as_array().unwrap().contains(&json!("read:contact.national_id")), "{v11}");
+        let r = run(&srv, "reader", &format!("?id={}", ids[0]));
+        assert_eq!(r.status, 200);
+        assert!(r.body["record"]["fields"].get("national_id").is_none());
+        // Approving the upgrade makes it run with its grant.
+        let r = api.post("/api/v1/plugins/reader/approve", &json!({"version": "1.1.0", "deny": ["masked:contact.email"]}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = run(&srv, "reader", &format!("?id={}", ids[0]));
+        assert_eq!(r.body["record"]["fields"]["national_id"], "NID0", "{}", r.text);
+
+        // Revoke: the next call is refused.
+        assert_eq!(api.post("/api/v1/plugins/reader/revoke", &json!({})).status, 200);
+        let r = run(&srv, "reader", "");
+        assert_eq!(r.status, 404, "{}", r.text);
+        let plugin_reads = audit(&api, "action=read").into_iter().filter(|e| e["actor_kind"] == "plugin").count();
+        assert!(plugin_reads >= 2, "plugin reads are audited under the plugin's name");
+        assert!(!audit(&api, "action=plugin.approve").is_empty());
+        assert!(!audit(&api, "action=plugin.revoke").is_empty());
+        chain_verifies(&inst);
+    }
+}
+
+#[test]
+fn install_refuses_bad_manifests_and_components() {
+    let inst = Instance::new(Backend::Sqlite);
+    let m = inst.dir.path().join("bad.toml");
+    std::fs::write(&m, manifest("bad", "1.0.0", &["shoe_size"])).unwrap();
+    let out = inst.cli(&["plugin", "install", guest_wasm("guest-reader").to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `shoe_size`"));
+    std::fs::write(&m, manifest("bad", "1.0.0", &[]).replace("[access.contact]", "[access.starship]")).unwrap();
+    let out = inst.cli(&["plugin", "install", guest_wasm("guest-reader").to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown object `starship`"));
+    let junk = inst.dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm not really").unwrap();
+    std::fs::write(&m, manifest("bad", "1.0.0", &[])).unwrap();
+    let out = inst.cli(&["plugin", "install", junk.to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid WebAssembly component"));
+    let out = inst.cli(&["plugin", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "nothing was installed");
+}
+
+/// Runs one hostile guest; returns its reply after checking that the host still serves.
+fn hostile(inst: &Instance, srv: &Server, api: &Api, guest: &str, query: &str) -> Reply {
+    let name = guest.replace("guest-", "").replace('-', "_");
+    install_approved(inst, &name, guest);
+    let started = std::time::Instant::now();
+    let r = run(srv, &name, query);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{guest} was stopped in time");
+    // The host keeps serving others.
+    assert_eq!(api.get("/api/v1/records/contact?limit=1").status, 200, "host serves after {guest}");
+    r
+}
+
+fn denied_by(api: &Api, plugin: &str) -> usize {
+    audit(api, "outcome=denied").iter().filter(|e| e["actor"].as_str().unwrap_or("").starts_with(&format!("{plugin}@"))).count()
+}
+
+fn failed_by(api: &Api, plugin: &str) -> Vec<Value> {
+    audit(api, "outcome=failed").into_iter().filter(|e| e["actor"].as_str().unwrap_or("").starts_with(&format!("{plugin}@"))).collect()
+}
+
+#[test]
+fn hostile_plugins_are_contained() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let api = srv.client();
+        let ids = seed(&api);
+
+        // Fields it was not granted: filters on them are refused, reads do not carry them.
+        let r = hostile(&inst, &srv, &api, "guest-field-thief", &format!("?id={}", ids[0]));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.body["leaked"].as_object().map(|m| m.is_empty()).unwrap_or(true), "{}", r.text);
+        assert!(r.text.contains("AccessDenied"), "{}", r.text);
+        assert!(!r.text.contains("Lovelace") && !r.text.contains("NID0"), "{}", r.text);
+        assert!(denied_by(&api, "field_thief") >= 2);
+
+        // Writes to read-only fields and to objects it was not granted.
+        let r = hostile(&inst, &srv, &api, "guest-writer-thief", &format!("?id={}", ids[0]));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.body["succeeded"].as_array().unwrap().is_empty(), "{}", r.text);
+        assert_eq!(api.get(&format!("/api/v1/records/contact/{}", ids[0])).body["fields"]["first_name"], "Ada0");
+        assert!(denied_by(&api, "writer_thief") >= 3);
+
+        // Other objects.
+        let r = hostile(&inst, &srv, &api, "guest-object-hopper", "");
+        assert!(r.text.contains("AccessDenied"), "{}", r.text);
+        assert!(denied_by(&api, "object_hopper") >= 2);
+
+        // A record id it was never handed.
+        let r = hostile(&inst, &srv, &api, "guest-id-guesser", &format!("?id={}", ids[1]));
+        assert!(r.body["succeeded"].as_array().unwrap().is_empty(), "{}", r.text);
+        assert!(r.text.contains("AccessDenied"), "{}", r.text);
+        assert!(denied_by(&api, "id_guesser") >= 1);
+
+        // Runaway loop, unbounded allocation and recursion: stopped, audited, nothing kept.
+        for (guest, why) in [("guest-loop", "deadline"), ("guest-alloc", "memory"), ("guest-recurse", "stack overflow")] {
+            let r = hostile(&inst, &srv, &api, guest, "");
+            assert_eq!(r.status, 502, "{guest}: {}", r.text);
+            let name = guest.replace("guest-", "");
+            let failed = failed_by(&api, &name);
+            assert!(!failed.is_empty(), "{guest} failure is audited");
+            assert!(failed[0]["detail"].as_str().unwrap_or("").contains(why), "{guest}: {:?}", failed[0]);
+        }
+
+        // A huge return value and a huge argument.
+        let r = hostile(&inst, &srv, &api, "guest-huge-value", "");
+        assert_eq!(r.status, 502, "{}", r.text.chars().take(300).collect::<String>());
+        let http = reqwest::blocking::Client::new();
+        let r2 = http.get(format!("{}/plugins/huge_value/huge-arg", srv.base)).send().unwrap();
+        assert!(r2.status().as_u16() >= 400 || r2.text().unwrap().contains("QuotaExceeded"));
+
+        // Calling the host in a tight loop hits the host-call cap.
+        let r = hostile(&inst, &srv, &api, "guest-host-spam", "");
+        assert!(r.status == 502 || r.text.contains("QuotaExceeded"), "{}", r.text);
+
+        // A trap after three writes rolls all three back.
+        let r = hostile(&inst, &srv, &api, "guest-trap-midway", "");
+        assert_eq!(r.status, 502, "{}", r.text);
+        for id in &ids {
+            let rec = api.get(&format!("/api/v1/records/contact/{id}")).body;
+            assert!(rec["fields"].get("tags").is_none(), "write rolled back: {rec}");
+        }
+        assert!(!failed_by(&api, "trap_midway").is_empty());
+
+        // WASI filesystem and sockets: refused at install, or denied when tried.
+        let m = inst.dir.path().join("wasi.toml");
+        std::fs::write(&m, manifest("wasi_fs", "1.0.0", &[])).unwrap();
+        let out = inst.cli(&["plugin", "install", guest_wasm("guest-wasi-fs").to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
+        if out.status.success() {
+            inst.cli(&["plugin", "approve", "wasi_fs"]);
+            let r = run(&srv, "wasi_fs", "");
+            assert!(!r.text.contains("root:"), "no file contents: {}", r.text);
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("wasi:filesystem") || err.contains("wasi:sockets"), "{err}");
+        }
+
+        // The well-behaved plugin still works, and the chain verifies.
+        install_approved(&inst, "reader", "guest-reader");
+        assert_eq!(run(&srv, "reader", &format!("?id={}", ids[2])).status, 200);
+        drop(srv);
+        chain_verifies(&inst);
+        let _ = Path::new("");
+    }
+}

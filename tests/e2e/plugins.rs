@@ -252,3 +252,58 @@ fn hostile_plugins_are_contained() {
         let _ = Path::new("");
     }
 }
+
+#[test]
+fn events_survive_a_crash_and_failures_dead_letter() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        install_approved(&inst, "reader", "guest-reader");
+        install_approved(&inst, "trap_midway", "guest-trap-midway");
+        let start = |inst: &Instance| {
+            let mut cmd = inst.command(&["serve", "--listen", "127.0.0.1:0"]);
+            cmd.env("CAPCRM_EVENT_RETRY_BASE_MS", "50");
+            Server::start(cmd)
+        };
+        let srv = start(&inst);
+        let api = srv.client();
+        let ids: Vec<String> = (0..15)
+            .map(|i| api.create("contact", json!({"first_name": format!("Ev{i}"), "last_name": "Event"}))["id"].as_str().unwrap().to_string())
+            .collect();
+        // Killed before the dispatcher can have delivered everything.
+        srv.kill();
+        let srv = start(&inst);
+        let api = srv.client();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let seen = ids
+                .iter()
+                .filter(|id| api.get(&format!("/api/v1/records/contact/{id}")).body["fields"]["tags"] == json!(["seen"]))
+                .count();
+            if seen == ids.len() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "only {seen} of {} events were delivered after the crash", ids.len());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        // The trapping subscriber's deliveries end in the dead-letter list after their retries.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let dead = loop {
+            let d = api.get("/api/v1/plugins/trap_midway/dead-letters").body.as_array().cloned().unwrap_or_default();
+            if d.len() == ids.len() {
+                break d;
+            }
+            assert!(std::time::Instant::now() < deadline, "dead letters: {}", d.len());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert_eq!(dead[0]["attempts"], 5);
+        assert!(dead[0]["last_error"].as_str().unwrap().contains("unreachable"), "{}", dead[0]);
+        // The rolled-back writes of the trapping plugin left nothing behind.
+        assert_eq!(api.get(&format!("/api/v1/records/contact/{}", ids[0])).body["fields"]["tags"], json!(["seen"]));
+        let r = api.post("/api/v1/plugins/trap_midway/dead-letters/replay", &json!({"event_id": dead[0]["event"]["id"]}));
+        assert_eq!(r.body["requeued"], 1, "{}", r.text);
+        let r = api.get("/api/v1/plugins/trap_midway/dead-letters");
+        assert_eq!(r.body.as_array().unwrap().len(), ids.len() - 1);
+        drop(srv);
+        chain_verifies(&inst);
+    }
+}

@@ -330,6 +330,26 @@ impl RecordAccess {
         Ok(())
     }
 
+    /// Writes a record event to the outbox in the change's own transaction, so no committed change
+    /// loses its event and no rolled-back change emits one.
+    async fn emit(&self, tx: &mut Tx, kind: &str, object: &str, record_id: &str, fields: Vec<String>) -> Result<()> {
+        let source = self.principal.plugin.as_ref().map(|g| g.plugin.split('@').next().unwrap_or_default().to_string());
+        sqlx::query(
+            "INSERT INTO record_events (id, kind, object, record_id, changed_fields, source_plugin, occurred_at, fanned_out) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(kind.to_string())
+        .bind(object.to_string())
+        .bind(record_id.to_string())
+        .bind(fields.join(","))
+        .bind(source)
+        .bind(now_micros())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// An explicit owner must be an existing user.
     async fn check_owner(&self, tx: &mut Tx, owner: Option<&str>) -> Result<()> {
         if let Some(o) = owner {
@@ -495,6 +515,7 @@ impl RecordAccess {
         .execute(&mut **tx)
         .await?;
         self.write_digests(tx, &obj.name, &id, &digests, false).await?;
+        self.emit(tx, "record.created", &obj.name, &id, clean.keys().cloned().collect()).await?;
         let pseudonym = subject_id.as_deref().map(|s| key.pseudonym(s));
         let ev = self
             .event("create", Outcome::Allowed)
@@ -777,6 +798,7 @@ impl RecordAccess {
         .execute(&mut **tx)
         .await?;
         self.write_digests(tx, &obj.name, &r.id, &digests, true).await?;
+        self.emit(tx, "record.updated", &obj.name, &r.id, clean.keys().cloned().collect()).await?;
         let pseudonym = r.subject_id.as_deref().map(|s| key.pseudonym(s));
         let ev = self.event("update", Outcome::Allowed).object(&obj.name).record(&r.id).fields(clean.keys().cloned().collect()).subject(pseudonym);
         guard.finish(&self.inner, vec![ev]).await?;
@@ -801,6 +823,7 @@ impl RecordAccess {
             }
         }
         sqlx::query("DELETE FROM records WHERE id = $1").bind(r.id.clone()).execute(&mut **guard.tx()).await?;
+        self.emit(guard.tx(), "record.deleted", object, &r.id, Vec::new()).await?;
         let pseudonym = match (&r.subject_id, r.key.destroyed) {
             (Some(sid), false) => Some(self.inner.keys.unwrap(&r.key)?.pseudonym(sid)),
             _ => None,

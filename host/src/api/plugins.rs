@@ -102,6 +102,33 @@ pub async fn uninstall(State(s): State<AppState>, Caller(p): Caller, Path(name):
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Events that failed every delivery attempt to this plugin.
+#[utoipa::path(get, path = "/api/v1/plugins/{name}/dead-letters", params(("name" = String, Path)), responses((status = 200, body = Vec<crate::plugin::dispatch::DeadLetter>)), tag = "plugins")]
+pub async fn dead_letters(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<Vec<crate::plugin::dispatch::DeadLetter>>, AppError> {
+    if !crate::access::Effective::of(&p).may(None, crate::access::Action::Configure) {
+        return Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"));
+    }
+    Ok(ApiJson(s.plugins.registry.dead_letters(&name).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// One event to replay; all dead letters of the plugin when absent.
+    pub event_id: Option<String>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayResult {
+    pub requeued: u64,
+}
+
+/// Put dead-lettered deliveries back in the queue.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/dead-letters/replay", request_body = ReplayRequest, params(("name" = String, Path)), responses((status = 200, body = ReplayResult)), tag = "plugins")]
+pub async fn replay(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>, ApiJson(req): ApiJson<ReplayRequest>) -> Result<ApiJson<ReplayResult>, AppError> {
+    Ok(ApiJson(ReplayResult { requeued: s.plugins.registry.replay(&p, &name, req.event_id.as_deref()).await? }))
+}
+
 /// A plugin's own route. With a bearer token the plugin acts for that user (and can do no more
 /// than they can); without one only routes the manifest marks `public` answer.
 pub async fn route(

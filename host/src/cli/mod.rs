@@ -79,6 +79,20 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Write an encrypted, consistent backup of the whole database (the server may keep running).
+    /// Sessions are not included: after a restore every user signs in again.
+    Backup {
+        /// The backup file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new data directory or an empty PostgreSQL database, then verify
+    /// the keys and the audit chain. Needs the root key the backup was made under.
+    Restore {
+        /// The backup file to read.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +161,14 @@ enum PluginCommand {
     Enable { name: String },
     /// Remove the plugin, its versions and its stored data.
     Uninstall { name: String },
+    /// Events that failed every delivery attempt to the plugin.
+    DeadLetters { name: String },
+    /// Queue dead-lettered events again (all, or one with --event).
+    Replay {
+        name: String,
+        #[arg(long)]
+        event: Option<String>,
+    },
 }
 
 fn print_plugin(info: &crate::plugin::registry::PluginInfo) {
@@ -295,6 +317,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Backup { out } => {
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            println!("{}", crate::backup::run_backup(&r.settings, &out, progress).await?);
+        }
+        Command::Restore { from } => {
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            println!("{}", crate::backup::restore(&from, &r.settings, progress).await?);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -323,6 +353,14 @@ async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<
         PluginCommand::Uninstall { name } => {
             reg.uninstall(&admin, &name).await?;
             println!("uninstalled {name}");
+        }
+        PluginCommand::DeadLetters { name } => {
+            for d in reg.dead_letters(&name).await? {
+                println!("{} {} {} {} after {} attempts: {}", d.event.id, d.event.kind, d.event.object, d.event.record_id, d.attempts, d.last_error.unwrap_or_default());
+            }
+        }
+        PluginCommand::Replay { name, event } => {
+            println!("requeued {} deliveries", reg.replay(&admin, &name, event.as_deref()).await?);
         }
     }
     Ok(())

@@ -66,6 +66,9 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
     let scheme = if tls.is_some() { "https" } else { "http" };
     let state = AppState { gate: app.gate.clone(), auth: app.auth.clone(), plugins: app.plugins.clone() };
     let routes = router(state);
+    let retry_ms: u64 = std::env::var("CAPCRM_EVENT_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let dispatcher = crate::plugin::dispatch::Dispatcher::new(app.plugins.clone(), app.db.clone(), std::time::Duration::from_millis(retry_ms));
+    tokio::spawn(dispatcher.run());
     println!("capcrm listening on {scheme}://{addr} ({})", r.settings.location.describe());
     if let Some(b) = banner {
         println!("{b}");

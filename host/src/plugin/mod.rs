@@ -8,6 +8,7 @@
 //! Every invocation gets a fresh instance, a memory limit, an epoch deadline, a host-call cap and
 //! one database transaction that commits only if the plugin returns normally.
 
+pub mod dispatch;
 pub mod engine;
 pub mod host;
 pub mod manifest;
@@ -264,6 +265,28 @@ impl PluginRuntime {
             return Err(PluginError::Failed(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes")));
         }
         Ok(PluginResponse { status: resp.status, headers: resp.headers, body: resp.body })
+    }
+}
+
+impl PluginRuntime {
+    /// Delivers one event to a plugin's handler; the event's record is handed to it.
+    pub async fn event(&self, name: &str, ev: &dispatch::RecordEvent) -> Result<(), PluginError> {
+        let active = self.active(name).await?;
+        if !active.granted.contains(&format!("event:{}:{}", ev.kind, ev.object)) {
+            return Err(PluginError::Denied(format!("{name} is no longer granted {} events of {}", ev.kind, ev.object)));
+        }
+        let wit_ev = host::exports::capcrm::plugin::events::Event {
+            id: ev.id.clone(),
+            kind: ev.kind.clone(),
+            object: ev.object.clone(),
+            record_id: ev.record_id.clone(),
+            changed_fields: ev.changed_fields.clone(),
+            occurred_at: ev.occurred_at as u64,
+        };
+        let handed = if ev.kind == "record.deleted" { Vec::new() } else { vec![ev.record_id.clone()] };
+        self.invoke(&active, None, handed, "plugin.event", async |p, store| p.capcrm_plugin_events().call_handle(store, &wit_ev).await)
+            .await
+            .map(|_| ())
     }
 }
 

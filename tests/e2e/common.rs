@@ -380,6 +380,17 @@ pub fn canary_strings(tag: &str) -> Vec<String> {
     ]
 }
 
+/// Runs cargo in `dir` without the outer build's settings.
+pub fn nested_cargo(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (k, _) in std::env::vars() {
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k.starts_with("RUSTC") || k == "RUSTFLAGS" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir).args(args).output().expect("run cargo")
+}
+
 /// Builds the plugin workspace (SDK and test guests) for wasm32-wasip2 once per test run and
 /// returns the path of one guest's component.
 pub fn guest_wasm(crate_name: &str) -> PathBuf {

@@ -307,3 +307,67 @@ fn events_survive_a_crash_and_failures_dead_letter() {
         chain_verifies(&inst);
     }
 }
+
+/// `examples/hello-plugin` as its README tells an author to use it.
+#[test]
+fn hello_example_follows_its_readme() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let example = root.join("examples/hello-plugin");
+    let out = nested_cargo(&example, &["build", "--release", "--locked", "--target", "wasm32-wasip2"]);
+    assert!(out.status.success(), "build: {}", String::from_utf8_lossy(&out.stderr));
+    let out = nested_cargo(&example, &["test", "--locked"]);
+    assert!(out.status.success(), "cargo test: {}", String::from_utf8_lossy(&out.stderr));
+    let wasm = example.join("target/wasm32-wasip2/release/hello_plugin.wasm");
+    let out = std::process::Command::new(bin())
+        .current_dir(&example)
+        .args(["plugin", "test", "--wasm", wasm.to_str().unwrap(), "--manifest", "plugin.toml", "--fixtures", "fixtures.json"])
+        .args(["--event", "record.created:contact:0192f1c4-7b3a-7c41-9a55-3e1f2b6d8a01", "--request", "GET /hello"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "plugin test: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("read          contact/0192f1c4-7b3a-7c41-9a55-3e1f2b6d8a01 first_name"), "{stdout}");
+    assert!(stdout.contains("read masked   contact/0192f1c4-7b3a-7c41-9a55-3e1f2b6d8a01 email"), "{stdout}");
+    assert!(stdout.contains("{\"greeted\":1}"), "{stdout}");
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("Ada") && !stdout.contains("ada@example.com"), "names only, never values: {stdout}");
+
+    // The harness fails on a denial nobody expected, and passes when it is expected.
+    let thief = guest_wasm("guest-field-thief");
+    let m = tempfile::tempdir().unwrap();
+    let mf = m.path().join("m.toml");
+    std::fs::write(&mf, manifest("thief", "1.0.0", &[])).unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(bin())
+            .current_dir(&example)
+            .args(["plugin", "test", "--wasm", thief.to_str().unwrap(), "--manifest", mf.to_str().unwrap(), "--fixtures", "fixtures.json", "--request", "GET /run"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unexpected denial"));
+    let out = run(&["--expect-denied", "contact.last_name", "--expect-denied", "contact.national_id"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&["--expect-denied", "contact.last_name", "--expect-denied", "contact.national_id", "--expect-denied", "contact.birthday"]);
+    assert_eq!(out.status.code(), Some(1), "an expected denial that did not happen fails");
+
+    // And it installs and runs in a real host as the README says.
+    let inst = Instance::new(Backend::Sqlite);
+    let out = inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", example.join("plugin.toml").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(inst.cli(&["plugin", "approve", "hello"]).status.success());
+    let srv = inst.start();
+    let api = srv.client();
+    api.create("contact", json!({"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com"}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = api.get("/plugins/hello/hello");
+        if r.body["greeted"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the event never reached the plugin: {}", r.text);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -92,6 +92,9 @@ pub struct ListQuery {
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub owner_id: Option<String>,
+    /// A chosen id for a new record (imports and fixtures from trusted callers; the REST API never
+    /// sets it). Must be a UUID not yet in use.
+    pub id: Option<String>,
     /// Optimistic concurrency: the version the caller last saw.
     pub expected_version: Option<i64>,
 }
@@ -495,7 +498,12 @@ impl RecordAccess {
         self.check_owner(tx, opts.owner_id.as_deref()).await?;
         let link = obj.subject_link().and_then(|f| clean.get(&f.name)).and_then(Value::as_str).map(str::to_string);
         let (subject_id, key) = self.subject_for(tx, obj, link.as_deref()).await?;
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = match &opts.id {
+            Some(given) => uuid::Uuid::parse_str(given)
+                .map_err(|_| AccessError::BadRequest("a record id must be a UUID".into()))?
+                .to_string(),
+            None => uuid::Uuid::now_v7().to_string(),
+        };
         let (mut plain, mut sealed) = (Map::new(), BTreeMap::new());
         let digests = self.seal_values(obj, &id, &key, clean, &mut plain, &mut sealed);
         let now = now_micros();
@@ -654,7 +662,7 @@ impl RecordAccess {
                 None => return Err(AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", f.field))),
             };
             if !self.perms.field(&obj, def).in_clear() {
-                return self.deny("list", object, format!("no read access to field `{}` used in a filter", f.field)).await;
+                return self.deny("list", object, format!("no read access to field `{}` of {object} used in a filter", f.field)).await;
             }
             self.push_filter(&mut c, &obj, def, f)?;
         }

@@ -55,7 +55,7 @@ pub async fn create(
     Path(object): Path<String>,
     ApiJson(body): ApiJson<CreateRecord>,
 ) -> Result<(StatusCode, ApiJson<RecordView>), AppError> {
-    let opts = WriteOptions { owner_id: body.owner_id, expected_version: None };
+    let opts = WriteOptions { owner_id: body.owner_id, expected_version: None, id: None };
     let view = state.gate.records(&p).create(&object, &body.fields, opts).await?;
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
@@ -85,7 +85,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateRecord>,
 ) -> Result<ApiJson<RecordView>, AppError> {
     check_id(&id)?;
-    let opts = WriteOptions { owner_id: body.owner_id, expected_version: expected_version(&headers)? };
+    let opts = WriteOptions { owner_id: body.owner_id, expected_version: expected_version(&headers)?, id: None };
     Ok(ApiJson(state.gate.records(&p).update(&object, &id, &body.fields, opts).await?))
 }
 
@@ -100,7 +100,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     check_id(&id)?;
-    let opts = WriteOptions { owner_id: None, expected_version: expected_version(&headers)? };
+    let opts = WriteOptions { owner_id: None, expected_version: expected_version(&headers)?, id: None };
     state.gate.records(&p).delete(&object, &id, opts).await?;
     Ok(StatusCode::NO_CONTENT)
 }

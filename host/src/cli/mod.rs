@@ -161,6 +161,30 @@ enum PluginCommand {
     Enable { name: String },
     /// Remove the plugin, its versions and its stored data.
     Uninstall { name: String },
+    /// Run a plugin against a throwaway store loaded from fixtures, its manifest approved in full,
+    /// and report every field and key it touched. Events run first, then requests, then jobs, each
+    /// in the order given. Exits 1 on a trap, an error, or an unexpected (or missing) denial.
+    Test {
+        #[arg(long)]
+        wasm: PathBuf,
+        #[arg(long)]
+        manifest: PathBuf,
+        /// JSON: {"<object>": [{"id": "<uuid>", "fields": {...}}]}
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+        /// `<kind>:<object>:<fixture id>` (repeatable).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        /// `"<METHOD> <path>[?<query>]"` (repeatable).
+        #[arg(long = "request")]
+        requests: Vec<String>,
+        /// A scheduled job name (repeatable).
+        #[arg(long = "job")]
+        jobs: Vec<String>,
+        /// `<object>` or `<object>.<field>` the plugin is expected to be denied (repeatable).
+        #[arg(long = "expect-denied")]
+        expect_denied: Vec<String>,
+    },
     /// Events that failed every delivery attempt to the plugin.
     DeadLetters { name: String },
     /// Queue dead-lettered events again (all, or one with --event).
@@ -292,7 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Plugin { command } => plugin_command(&r, command).await?,
+        Command::Plugin { command } => return plugin_command(&r, command).await,
         Command::Schema { command } => {
             let app = App::open(&r.settings).await?;
             let admin = crate::access::Principal::system("cli");
@@ -329,7 +353,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<()> {
+async fn plugin_test(
+    wasm: &std::path::Path,
+    manifest: &std::path::Path,
+    fixtures: Option<&std::path::Path>,
+    steps: Vec<crate::plugin::harness::Step>,
+    expect_denied: &[String],
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let text = std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    let fixtures = match fixtures {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        None => "{}".into(),
+    };
+    let report = crate::plugin::harness::run(&bytes, &text, &fixtures, &steps, expect_denied).await?;
+    for l in &report.lines {
+        println!("{l}");
+    }
+    println!("{} passed, {} failed", report.passed, report.failed);
+    Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<ExitCode> {
+    if let PluginCommand::Test { wasm, manifest, fixtures, events, requests, jobs, expect_denied } = command {
+        use crate::plugin::harness::Step;
+        let steps: Vec<Step> = events
+            .into_iter()
+            .map(Step::Event)
+            .chain(requests.into_iter().map(Step::Request))
+            .chain(jobs.into_iter().map(Step::Job))
+            .collect();
+        return plugin_test(&wasm, &manifest, fixtures.as_deref(), steps, &expect_denied).await;
+    }
     let app = App::open(&r.settings).await?;
     let admin = crate::access::Principal::system("cli");
     let reg = &app.plugins.registry;
@@ -362,8 +417,9 @@ async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<
         PluginCommand::Replay { name, event } => {
             println!("requeued {} deliveries", reg.replay(&admin, &name, event.as_deref()).await?);
         }
+        PluginCommand::Test { .. } => unreachable!("handled above"),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn main() -> ExitCode {

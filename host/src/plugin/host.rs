@@ -50,6 +50,8 @@ pub struct PluginState {
     pub(crate) touched: BTreeSet<(String, String)>,
     /// Denials returned to the plugin, for the test harness.
     pub(crate) denials: Vec<String>,
+    /// What crossed the boundary, one line per field or key, names only (never values).
+    pub(crate) log: Vec<String>,
 }
 
 impl WasiView for PluginState {
@@ -86,12 +88,14 @@ impl PluginState {
 
     fn deny(&mut self, what: String) -> WitError {
         self.denials.push(what.clone());
+        self.log.push(format!("denied        {what}"));
         WitError::AccessDenied(what)
     }
 
     fn note_error(&mut self, e: &WitError) {
         if let WitError::AccessDenied(m) = e {
             self.denials.push(m.clone());
+            self.log.push(format!("denied        {m}"));
         }
     }
 
@@ -100,6 +104,8 @@ impl PluginState {
         let mut fields = Vec::with_capacity(v.fields.len());
         for (name, value) in v.fields {
             self.touched.insert((v.object.clone(), name.clone()));
+            let how = if v.masked.contains(&name) { "read masked" } else { "read" };
+            self.log.push(format!("{how:<13} {}/{} {name}", v.object, v.id));
             fields.push(FieldValue { name, value: value.to_string() });
         }
         Ok(RecordData { id: v.id, object: v.object, version: v.version as u64, fields, masked: v.masked })
@@ -241,7 +247,11 @@ impl capcrm::plugin::records::HostCollection for PluginState {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
+        let names: Vec<String> = map.keys().cloned().collect();
         let r = self.records().create(&object, &map, WriteOptions::default()).await.map_err(to_wit);
+        if let Ok(v) = &r {
+            self.log.push(format!("create        {object}/{} {}", v.id, names.join(",")));
+        }
         Ok(match r {
             Ok(v) => self.data(v),
             Err(e) => {
@@ -257,8 +267,12 @@ impl capcrm::plugin::records::HostCollection for PluginState {
             Ok(m) => m,
             Err(e) => return Ok(Err(e)),
         };
-        let opts = WriteOptions { owner_id: None, expected_version: expected_version.map(|v| v as i64) };
+        let opts = WriteOptions { owner_id: None, expected_version: expected_version.map(|v| v as i64), id: None };
+        let names: Vec<String> = map.keys().cloned().collect();
         let r = self.records().update(&object, &id, &map, opts).await.map_err(to_wit);
+        if r.is_ok() {
+            self.log.push(format!("write         {object}/{id} {}", names.join(",")));
+        }
         Ok(match r {
             Ok(v) => self.data(v),
             Err(e) => {
@@ -291,7 +305,14 @@ impl capcrm::plugin::storage::Host for PluginState {
         if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
             return Ok(Err(e));
         }
-        Ok(self.gate.plugin_storage_get(&self.invocation, &self.plugin, &key).await.map_err(to_wit))
+        let r = self.gate.plugin_storage_get(&self.invocation, &self.plugin, &key).await.map_err(to_wit);
+        let found = match &r {
+            Ok(Some(_)) => "found",
+            Ok(None) => "none",
+            Err(_) => "error",
+        };
+        self.log.push(format!("storage get   {key} ({found})"));
+        Ok(r)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>, subject: Option<String>) -> wasmtime::Result<Result<(), WitError>> {
@@ -309,6 +330,7 @@ impl capcrm::plugin::storage::Host for PluginState {
         if used + (value.len() + key.len()) as i64 > quota {
             return Ok(Err(WitError::QuotaExceeded(format!("storage quota of {quota} bytes"))));
         }
+        self.log.push(format!("storage set   {key} (subject {})", subject.as_deref().unwrap_or("none")));
         Ok(self.gate.plugin_storage_set(&self.invocation, &self.plugin, &key, &value, subject.as_deref()).await.map_err(to_wit))
     }
 
@@ -316,6 +338,7 @@ impl capcrm::plugin::storage::Host for PluginState {
         if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
             return Ok(Err(e));
         }
+        self.log.push(format!("storage del   {key}"));
         Ok(self.gate.plugin_storage_delete(&self.invocation, &self.plugin, &key).await.map(|_| ()).map_err(to_wit))
     }
 
@@ -323,7 +346,9 @@ impl capcrm::plugin::storage::Host for PluginState {
         if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
             return Ok(Err(e));
         }
-        Ok(self.gate.plugin_storage_keys(&self.invocation, &self.plugin, &prefix, limit).await.map_err(to_wit))
+        let r = self.gate.plugin_storage_keys(&self.invocation, &self.plugin, &prefix, limit).await.map_err(to_wit);
+        self.log.push(format!("storage list  {prefix} ({} keys)", r.as_ref().map(|k| k.len()).unwrap_or(0)));
+        Ok(r)
     }
 }
 
@@ -356,6 +381,7 @@ impl capcrm::plugin::notify::Host for PluginState {
         if !visible {
             return Ok(Err(self.deny(format!("field `{}` of `{}` was not granted", to.field, to.object))));
         }
+        self.log.push(format!("email         {}/{} {}", to.object, to.id, to.field));
         let r = self.gate.queue_email(&self.invocation, &self.plugin, &to.object, &to.id, &to.field, &subject, &body).await;
         Ok(r.map_err(to_wit))
     }
@@ -383,6 +409,7 @@ impl capcrm::plugin::host::Host for PluginState {
             .detail(detail)
             .purpose(self.principal.purpose.as_deref());
         self.invocation.notes.lock().expect("notes lock").push(ev);
+        self.log.push(format!("audit         {action}"));
         Ok(Ok(()))
     }
 

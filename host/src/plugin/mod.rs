@@ -10,6 +10,7 @@
 
 pub mod dispatch;
 pub mod engine;
+pub mod harness;
 pub mod host;
 pub mod manifest;
 pub mod registry;
@@ -86,6 +87,8 @@ pub struct Trace {
     pub touched: Vec<(String, String)>,
     pub denials: Vec<String>,
     pub host_calls: u32,
+    /// One line per field or key that crossed the boundary, names only.
+    pub log: Vec<String>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -174,7 +177,21 @@ impl PluginRuntime {
         handed: Vec<String>,
         what: &str,
         call: impl AsyncFnOnce(&host::Plugin, &mut wasmtime::Store<PluginState>) -> wasmtime::Result<Result<T, host::WitError>>,
-    ) -> Result<(T, Trace), PluginError> {
+    ) -> (Result<T, PluginError>, Trace) {
+        match self.invoke_inner(active, acting, handed, what, call).await {
+            Ok((r, t)) => (r, t),
+            Err(e) => (Err(e), Trace::default()),
+        }
+    }
+
+    async fn invoke_inner<T>(
+        &self,
+        active: &ActivePlugin,
+        acting: Option<&Principal>,
+        handed: Vec<String>,
+        what: &str,
+        call: impl AsyncFnOnce(&host::Plugin, &mut wasmtime::Store<PluginState>) -> wasmtime::Result<Result<T, host::WitError>>,
+    ) -> Result<(Result<T, PluginError>, Trace), PluginError> {
         let pre = self.load(active)?;
         let principal = Self::principal(active, acting);
         let limits = active.manifest.limits();
@@ -200,6 +217,7 @@ impl PluginRuntime {
             max_host_calls: limits.host_calls,
             touched: Default::default(),
             denials: Vec::new(),
+            log: Vec::new(),
         };
         let mut store = wasmtime::Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -212,7 +230,12 @@ impl PluginRuntime {
         }
         .await;
         let st = store.data();
-        let trace = Trace { touched: st.touched.iter().cloned().collect(), denials: st.denials.clone(), host_calls: st.host_calls };
+        let trace = Trace {
+            touched: st.touched.iter().cloned().collect(),
+            denials: st.denials.clone(),
+            host_calls: st.host_calls,
+            log: st.log.clone(),
+        };
         drop(store);
         let event = |outcome: Outcome, detail: String| {
             Event::new(&principal.actor, what, outcome).detail(detail).purpose(principal.purpose.as_deref()).request(principal.request_id.as_deref())
@@ -220,36 +243,44 @@ impl PluginRuntime {
         match outcome {
             Ok(Ok(v)) => {
                 self.gate.commit_invocation(&invocation, vec![event(Outcome::Allowed, format!("{} host calls", trace.host_calls))]).await?;
-                Ok((v, trace))
+                Ok((Ok(v), trace))
             }
             Ok(Err(e)) => {
                 let msg = format!("returned an error: {e:?}");
                 self.gate.abort_invocation(&invocation, event(Outcome::Failed, msg.chars().take(300).collect())).await?;
-                Err(PluginError::Failed(format!("{} {}", active.name, msg.chars().take(300).collect::<String>())))
+                Ok((Err(PluginError::Failed(format!("{} {}", active.name, msg.chars().take(300).collect::<String>()))), trace))
             }
             Err(trap) => {
                 let why = classify(&trap);
                 tracing::warn!(plugin = %active.name, "plugin invocation failed: {why}");
                 self.gate.abort_invocation(&invocation, event(Outcome::Failed, why.clone())).await?;
-                Err(PluginError::Failed(why))
+                Ok((Err(PluginError::Failed(why)), trace))
             }
         }
     }
 
     /// Serves a request to one of the plugin's routes.
     pub async fn http(&self, name: &str, req: PluginRequest, acting: Option<&Principal>) -> Result<PluginResponse, PluginError> {
-        let active = self.active(name).await?;
+        self.http_traced(name, req, acting).await.0
+    }
+
+    /// [`PluginRuntime::http`], also returning what crossed the boundary.
+    pub async fn http_traced(&self, name: &str, req: PluginRequest, acting: Option<&Principal>) -> (Result<PluginResponse, PluginError>, Trace) {
+        let active = match self.active(name).await {
+            Ok(a) => a,
+            Err(e) => return (Err(e), Trace::default()),
+        };
         let route = format!("{} {}", req.method, req.path);
         let public = format!("route:{route} public");
         let private = format!("route:{route}");
         let allowed = active.granted.contains(&public) || (acting.is_some() && active.granted.contains(&private));
         if !allowed {
             let exists = active.granted.contains(&private);
-            return Err(if exists {
+            return (Err(if exists {
                 PluginError::Denied(format!("{route} of plugin {name} needs a signed-in user"))
             } else {
                 PluginError::NotFound(format!("plugin {name} has no approved route {route}"))
-            });
+            }), Trace::default());
         }
         let wit_req = host::exports::capcrm::plugin::http::Request {
             method: req.method,
@@ -258,22 +289,33 @@ impl PluginRuntime {
             headers: req.headers,
             body: req.body,
         };
-        let (resp, _) = self
+        let (r, trace) = self
             .invoke(&active, acting, Vec::new(), "plugin.http", async |p, store| p.capcrm_plugin_http().call_handle(store, &wit_req).await)
-            .await?;
-        if resp.body.len() > MAX_RESPONSE_BYTES {
-            return Err(PluginError::Failed(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes")));
-        }
-        Ok(PluginResponse { status: resp.status, headers: resp.headers, body: resp.body })
+            .await;
+        let r = r.and_then(|resp| {
+            if resp.body.len() > MAX_RESPONSE_BYTES {
+                return Err(PluginError::Failed(format!("the response is larger than {MAX_RESPONSE_BYTES} bytes")));
+            }
+            Ok(PluginResponse { status: resp.status, headers: resp.headers, body: resp.body })
+        });
+        (r, trace)
     }
 }
 
 impl PluginRuntime {
     /// Delivers one event to a plugin's handler; the event's record is handed to it.
     pub async fn event(&self, name: &str, ev: &dispatch::RecordEvent) -> Result<(), PluginError> {
-        let active = self.active(name).await?;
+        self.event_traced(name, ev).await.0
+    }
+
+    /// [`PluginRuntime::event`], also returning what crossed the boundary.
+    pub async fn event_traced(&self, name: &str, ev: &dispatch::RecordEvent) -> (Result<(), PluginError>, Trace) {
+        let active = match self.active(name).await {
+            Ok(a) => a,
+            Err(e) => return (Err(e), Trace::default()),
+        };
         if !active.granted.contains(&format!("event:{}:{}", ev.kind, ev.object)) {
-            return Err(PluginError::Denied(format!("{name} is no longer granted {} events of {}", ev.kind, ev.object)));
+            return (Err(PluginError::Denied(format!("{name} is no longer granted {} events of {}", ev.kind, ev.object))), Trace::default());
         }
         let wit_ev = host::exports::capcrm::plugin::events::Event {
             id: ev.id.clone(),
@@ -286,7 +328,19 @@ impl PluginRuntime {
         let handed = if ev.kind == "record.deleted" { Vec::new() } else { vec![ev.record_id.clone()] };
         self.invoke(&active, None, handed, "plugin.event", async |p, store| p.capcrm_plugin_events().call_handle(store, &wit_ev).await)
             .await
-            .map(|_| ())
+    }
+
+    /// Runs a scheduled job of the plugin.
+    pub async fn job_traced(&self, name: &str, job: &str) -> (Result<(), PluginError>, Trace) {
+        let active = match self.active(name).await {
+            Ok(a) => a,
+            Err(e) => return (Err(e), Trace::default()),
+        };
+        if !active.granted.contains(&format!("schedule:{job}")) {
+            return (Err(PluginError::Denied(format!("{name} has no approved schedule `{job}`"))), Trace::default());
+        }
+        let job = job.to_string();
+        self.invoke(&active, None, Vec::new(), "plugin.job", async |p, store| p.capcrm_plugin_jobs().call_run(store, &job).await).await
     }
 }
 

@@ -371,3 +371,33 @@ fn hello_example_follows_its_readme() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn preview_shows_what_would_cross_and_keeps_nothing() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let out = install(&inst, "reader", "guest-reader", "1.0.0", &[]);
+        assert!(out.status.success());
+        let srv = inst.start();
+        let api = srv.client();
+        let ids = seed(&api);
+        let r = api.post(
+            "/api/v1/plugins/reader/preview",
+            &json!({"deny": ["masked:contact.email"], "requests": [format!("GET /run?id={}", ids[0])], "events": [format!("record.created:contact:{}", ids[1])]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let runs = r.body.as_array().unwrap();
+        let all: Vec<String> = runs.iter().flat_map(|r| r["crossed"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string())).collect();
+        assert!(all.iter().any(|l| l.starts_with("read") && l.contains(&ids[0]) && l.ends_with("first_name")), "{all:?}");
+        assert!(!all.iter().any(|l| l.ends_with(" email")), "the denied field does not cross: {all:?}");
+        assert!(all.iter().any(|l| l.starts_with("write") && l.contains(&ids[1]) && l.ends_with("tags")), "{all:?}");
+        assert!(!r.text.contains("Ada"), "names and ids only: {}", r.text);
+        // Nothing was kept, nothing was approved.
+        assert!(api.get(&format!("/api/v1/records/contact/{}", ids[1])).body["fields"].get("tags").is_none());
+        assert_eq!(api.get("/api/v1/plugins/reader").body["versions"][0]["status"], "pending");
+        assert_eq!(run(&srv, "reader", "").status, 404);
+        assert!(!audit(&api, "action=plugin.preview").is_empty(), "previews are audited");
+        drop(srv);
+        chain_verifies(&inst);
+    }
+}

@@ -129,6 +129,43 @@ pub async fn replay(State(s): State<AppState>, Caller(p): Caller, Path(name): Pa
     Ok(ApiJson(ReplayResult { requeued: s.plugins.registry.replay(&p, &name, req.event_id.as_deref()).await? }))
 }
 
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// The version to preview; the newest pending one by default.
+    pub version: Option<String>,
+    /// Capabilities to leave out, as an approval with `deny` would.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Events to deliver: `<kind>:<object>:<record id>`.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Requests to send: `<METHOD> <path>[?<query>]`.
+    #[serde(default)]
+    pub requests: Vec<String>,
+    /// Jobs to run.
+    #[serde(default)]
+    pub jobs: Vec<String>,
+}
+
+/// Run a version before approving it, against real records, always rolled back: which fields of
+/// which records would cross the boundary, masked as they would be granted.
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/preview", request_body = PreviewRequest, params(("name" = String, Path)), responses((status = 200, body = Vec<crate::plugin::PreviewRun>)), tag = "plugins")]
+pub async fn preview(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>, ApiJson(req): ApiJson<PreviewRequest>) -> Result<ApiJson<Vec<crate::plugin::PreviewRun>>, AppError> {
+    use crate::plugin::harness::Step;
+    if req.events.len() + req.requests.len() + req.jobs.len() > 20 {
+        return Err(AppError::bad_request("at most 20 steps in one preview"));
+    }
+    let steps: Vec<Step> = req
+        .events
+        .into_iter()
+        .map(Step::Event)
+        .chain(req.requests.into_iter().map(Step::Request))
+        .chain(req.jobs.into_iter().map(Step::Job))
+        .collect();
+    Ok(ApiJson(s.plugins.preview(&p, &name, req.version.as_deref(), &req.deny, &steps).await?))
+}
+
 /// A plugin's own route. With a bearer token the plugin acts for that user (and can do no more
 /// than they can); without one only routes the manifest marks `public` answer.
 pub async fn route(

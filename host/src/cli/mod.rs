@@ -185,6 +185,25 @@ enum PluginCommand {
         #[arg(long = "expect-denied")]
         expect_denied: Vec<String>,
     },
+    /// Run a version before approving it, against the real records, always rolled back, and show
+    /// which fields of which records would cross the boundary (names and ids only).
+    Preview {
+        name: String,
+        #[arg(long)]
+        version: Option<String>,
+        /// Preview as if this capability were denied (repeatable).
+        #[arg(long = "deny")]
+        deny: Vec<String>,
+        /// `<kind>:<object>:<record id>` (repeatable).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        /// `"<METHOD> <path>[?<query>]"` (repeatable).
+        #[arg(long = "request")]
+        requests: Vec<String>,
+        /// A scheduled job name (repeatable).
+        #[arg(long = "job")]
+        jobs: Vec<String>,
+    },
     /// Events that failed every delivery attempt to the plugin.
     DeadLetters { name: String },
     /// Queue dead-lettered events again (all, or one with --event).
@@ -416,6 +435,21 @@ async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<
         }
         PluginCommand::Replay { name, event } => {
             println!("requeued {} deliveries", reg.replay(&admin, &name, event.as_deref()).await?);
+        }
+        PluginCommand::Preview { name, version, deny, events, requests, jobs } => {
+            use crate::plugin::harness::Step;
+            let steps: Vec<Step> = events
+                .into_iter()
+                .map(Step::Event)
+                .chain(requests.into_iter().map(Step::Request))
+                .chain(jobs.into_iter().map(Step::Job))
+                .collect();
+            for run in app.plugins.preview(&admin, &name, version.as_deref(), &deny, &steps).await? {
+                println!("{}: {}", run.step, run.outcome);
+                for l in run.crossed {
+                    println!("  {l}");
+                }
+            }
         }
         PluginCommand::Test { .. } => unreachable!("handled above"),
     }

@@ -75,24 +75,13 @@ pub async fn run(wasm: &[u8], manifest: &str, fixtures_json: &str, steps: &[Step
     for step in steps {
         let (label, outcome, trace): (String, Result<String, PluginError>, Trace) = match step {
             Step::Event(spec) => {
-                let mut parts = spec.rsplitn(2, ':');
-                let id = parts.next().unwrap_or_default().to_string();
-                let (kind, object) = parts.next().and_then(|r| r.rsplit_once(':')).unwrap_or(("", ""));
-                let ev = RecordEvent {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    kind: kind.to_string(),
-                    object: object.to_string(),
-                    record_id: id.to_ascii_lowercase(),
-                    changed_fields: fields_of.get(&id.to_ascii_lowercase()).cloned().unwrap_or_default(),
-                    occurred_at: crate::store::now_micros(),
-                };
+                let id = spec.rsplit(':').next().unwrap_or_default().to_ascii_lowercase();
+                let ev = parse_event(spec, fields_of.get(&id).cloned().unwrap_or_default())?;
                 let (r, t) = app.plugins.event_traced(&name, &ev).await;
                 (format!("event {spec}"), r.map(|_| "ok".to_string()), t)
             }
             Step::Request(spec) => {
-                let (method, target) = spec.split_once(' ').unwrap_or(("GET", spec.as_str()));
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                let req = PluginRequest { method: method.to_string(), path: path.to_string(), query: query.to_string(), headers: Vec::new(), body: Vec::new() };
+                let req = parse_request(spec);
                 let (r, t) = app.plugins.http_traced(&name, req, Some(&system)).await;
                 let shown = r.map(|resp| {
                     let body = String::from_utf8_lossy(&resp.body);
@@ -133,6 +122,31 @@ pub async fn run(wasm: &[u8], manifest: &str, fixtures_json: &str, steps: &[Step
     app.db.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
+}
+
+/// `<kind>:<object>:<record id>` as an event.
+pub fn parse_event(spec: &str, changed_fields: Vec<String>) -> Result<RecordEvent, PluginError> {
+    let mut parts = spec.rsplitn(2, ':');
+    let id = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let (kind, object) = parts
+        .next()
+        .and_then(|r| r.rsplit_once(':'))
+        .ok_or_else(|| PluginError::Invalid(format!("event `{spec}` must be <kind>:<object>:<record id>")))?;
+    Ok(RecordEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: kind.to_string(),
+        object: object.to_string(),
+        record_id: id,
+        changed_fields,
+        occurred_at: crate::store::now_micros(),
+    })
+}
+
+/// `<METHOD> <path>[?<query>]` as a request without headers or body.
+pub fn parse_request(spec: &str) -> PluginRequest {
+    let (method, target) = spec.split_once(' ').unwrap_or(("GET", spec));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    PluginRequest { method: method.to_string(), path: path.to_string(), query: query.to_string(), headers: Vec::new(), body: Vec::new() }
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, PluginError> {

@@ -61,8 +61,20 @@ impl From<AuditError> for PluginError {
     }
 }
 
+/// The audit action of previews; invocations under it always roll back.
+const PREVIEW: &str = "plugin.preview";
+
 /// Largest response body a plugin route may return.
 pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// One step of a preview: its outcome and what crossed the boundary (names and ids only).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PreviewRun {
+    pub step: String,
+    pub outcome: String,
+    pub crossed: Vec<String>,
+    pub denials: Vec<String>,
+}
 
 /// An HTTP request routed to a plugin.
 #[derive(Debug, Clone)]
@@ -178,7 +190,8 @@ impl PluginRuntime {
         what: &str,
         call: impl AsyncFnOnce(&host::Plugin, &mut wasmtime::Store<PluginState>) -> wasmtime::Result<Result<T, host::WitError>>,
     ) -> (Result<T, PluginError>, Trace) {
-        match self.invoke_inner(active, acting, handed, what, call).await {
+        let dry_run = what == PREVIEW;
+        match self.invoke_inner(active, acting, handed, what, dry_run, call).await {
             Ok((r, t)) => (r, t),
             Err(e) => (Err(e), Trace::default()),
         }
@@ -190,6 +203,7 @@ impl PluginRuntime {
         acting: Option<&Principal>,
         handed: Vec<String>,
         what: &str,
+        dry_run: bool,
         call: impl AsyncFnOnce(&host::Plugin, &mut wasmtime::Store<PluginState>) -> wasmtime::Result<Result<T, host::WitError>>,
     ) -> Result<(Result<T, PluginError>, Trace), PluginError> {
         let pre = self.load(active)?;
@@ -241,6 +255,11 @@ impl PluginRuntime {
             Event::new(&principal.actor, what, outcome).detail(detail).purpose(principal.purpose.as_deref()).request(principal.request_id.as_deref())
         };
         match outcome {
+            Ok(Ok(v)) if dry_run => {
+                // A preview never keeps what the plugin wrote; what it read stays on record.
+                self.gate.abort_invocation(&invocation, event(Outcome::Allowed, format!("preview, rolled back; {} host calls", trace.host_calls))).await?;
+                Ok((Ok(v), trace))
+            }
             Ok(Ok(v)) => {
                 self.gate.commit_invocation(&invocation, vec![event(Outcome::Allowed, format!("{} host calls", trace.host_calls))]).await?;
                 Ok((Ok(v), trace))
@@ -328,6 +347,78 @@ impl PluginRuntime {
         let handed = if ev.kind == "record.deleted" { Vec::new() } else { vec![ev.record_id.clone()] };
         self.invoke(&active, None, handed, "plugin.event", async |p, store| p.capcrm_plugin_events().call_handle(store, &wit_ev).await)
             .await
+    }
+
+    /// Runs a version that is not (or not yet) approved, as if its capabilities minus `deny` were
+    /// granted, against real records, and always rolls back: what an administrator sees before
+    /// approving. Returns, per step, the outcome and every field and record that crossed the
+    /// boundary (names and ids only).
+    pub async fn preview(
+        &self,
+        p: &Principal,
+        name: &str,
+        version: Option<&str>,
+        deny: &[String],
+        steps: &[harness::Step],
+    ) -> Result<Vec<PreviewRun>, PluginError> {
+        if !crate::access::Effective::of(p).may(None, crate::access::Action::Configure) {
+            return Err(PluginError::Denied("previewing plugins needs an administrator".into()));
+        }
+        let mut candidate = self.registry.version(name, version).await?;
+        candidate.granted = candidate.manifest.capabilities().into_iter().filter(|c| !deny.contains(c)).collect();
+        let mut runs = Vec::new();
+        for step in steps {
+            let (label, r, trace) = match step {
+                harness::Step::Event(spec) => {
+                    let ev = harness::parse_event(spec, Vec::new())?;
+                    let wit_ev = host::exports::capcrm::plugin::events::Event {
+                        id: ev.id.clone(),
+                        kind: ev.kind.clone(),
+                        object: ev.object.clone(),
+                        record_id: ev.record_id.clone(),
+                        changed_fields: ev.changed_fields.clone(),
+                        occurred_at: ev.occurred_at as u64,
+                    };
+                    let (r, t) = self
+                        .invoke(&candidate, Some(p), vec![ev.record_id.clone()], PREVIEW, async |pl, store| {
+                            pl.capcrm_plugin_events().call_handle(store, &wit_ev).await
+                        })
+                        .await;
+                    (format!("event {spec}"), r.map(|_| "ok".to_string()), t)
+                }
+                harness::Step::Request(spec) => {
+                    let req = harness::parse_request(spec);
+                    let wit_req = host::exports::capcrm::plugin::http::Request {
+                        method: req.method,
+                        path: req.path,
+                        query: req.query,
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    };
+                    let (r, t) = self
+                        .invoke(&candidate, Some(p), Vec::new(), PREVIEW, async |pl, store| pl.capcrm_plugin_http().call_handle(store, &wit_req).await)
+                        .await;
+                    (format!("request {spec}"), r.map(|resp| format!("{}", resp.status)), t)
+                }
+                harness::Step::Job(job) => {
+                    let job = job.clone();
+                    let (r, t) = self
+                        .invoke(&candidate, Some(p), Vec::new(), PREVIEW, async |pl, store| pl.capcrm_plugin_jobs().call_run(store, &job).await)
+                        .await;
+                    (format!("job {job}"), r.map(|_| "ok".to_string()), t)
+                }
+            };
+            runs.push(PreviewRun {
+                step: label,
+                outcome: match r {
+                    Ok(o) => o,
+                    Err(e) => format!("failed: {e}"),
+                },
+                crossed: trace.log,
+                denials: trace.denials,
+            });
+        }
+        Ok(runs)
     }
 
     /// Runs a scheduled job of the plugin.

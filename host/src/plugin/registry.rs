@@ -333,6 +333,32 @@ impl Registry {
         Ok(())
     }
 
+    /// One version (the newest pending one by default), whatever its status, for previews.
+    pub async fn version(&self, name: &str, version: Option<&str>) -> Result<ActivePlugin, PluginError> {
+        let row = match version {
+            Some(v) => sqlx::query("SELECT version, code_hash, component, manifest, granted FROM plugin_versions WHERE name = $1 AND version = $2")
+                .bind(name.to_string())
+                .bind(v.to_string())
+                .fetch_optional(self.gate.db().reader())
+                .await?,
+            None => sqlx::query(
+                "SELECT version, code_hash, component, manifest, granted FROM plugin_versions WHERE name = $1 AND status = 'pending' ORDER BY installed_at DESC LIMIT 1",
+            )
+            .bind(name.to_string())
+            .fetch_optional(self.gate.db().reader())
+            .await?,
+        }
+        .ok_or_else(|| PluginError::NotFound(format!("no such version of `{name}` (or nothing pending)")))?;
+        Ok(ActivePlugin {
+            name: name.to_string(),
+            version: row.try_get(0)?,
+            code_hash: row.try_get(1)?,
+            component: row.try_get(2)?,
+            manifest: Manifest::parse(&row.try_get::<String, _>(3)?)?,
+            granted: caps_from(row.try_get(4)?),
+        })
+    }
+
     /// The approved, enabled version that runs, if any.
     pub async fn active(&self, name: &str) -> Result<Option<ActivePlugin>, PluginError> {
         let row = sqlx::query(

@@ -401,3 +401,43 @@ fn preview_shows_what_would_cross_and_keeps_nothing() {
         chain_verifies(&inst);
     }
 }
+
+#[test]
+fn granted_schedules_run_and_denied_ones_do_not() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        for (name, deny) in [("sched_on", None), ("sched_off", Some("schedule:nightly"))] {
+            let m = inst.dir.path().join(format!("{name}.toml"));
+            let text = manifest(name, "1.0.0", &[]).replace(
+                "routes = [",
+                "schedules = [{ name = \"nightly\", every_minutes = 1440 }]\nroutes = [",
+            );
+            std::fs::write(&m, text).unwrap();
+            let out = inst.cli(&["plugin", "install", guest_wasm("guest-reader").to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let mut args = vec!["plugin", "approve", name];
+            if let Some(d) = deny {
+                args.extend(["--deny", d]);
+            }
+            assert!(inst.cli(&args).status.success());
+        }
+        let srv = inst.start();
+        let api = srv.client();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let jobs = loop {
+            let j = audit(&api, "action=plugin.job");
+            if !j.is_empty() {
+                break j;
+            }
+            assert!(std::time::Instant::now() < deadline, "the granted schedule never ran");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        // The test guest has no job of that name: its run is recorded as a failure, once (the next
+        // run is a day away), and only for the plugin that was granted the schedule.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let jobs_now = audit(&api, "action=plugin.job");
+        assert_eq!(jobs_now.len(), 1, "{jobs_now:?}");
+        assert!(jobs[0]["actor"].as_str().unwrap().starts_with("sched_on@"), "{:?}", jobs[0]);
+        assert_eq!(jobs[0]["outcome"], "failed");
+    }
+}

@@ -302,6 +302,18 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "plugin_schedules",
+        order_by: "plugin, job",
+        cols: &[
+            ("plugin", Text),
+            ("job", Text),
+            ("next_run_at", Int),
+            ("lease_until", Int),
+            ("last_run_at", NullInt),
+            ("last_error", NullText),
+        ],
+    },
+    Table {
         name: "record_events",
         order_by: "id",
         cols: &[
@@ -333,6 +345,7 @@ const TABLES: &[Table] = &[
 
 /// Every table the migrations create, children before parents (the order to drop them in).
 const CREATED_TABLES: &[&str] = &[
+    "plugin_schedules",
     "event_deliveries",
     "record_events",
     "notification_outbox",

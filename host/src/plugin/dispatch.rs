@@ -80,6 +80,10 @@ impl Dispatcher {
                 Ok(n) => busy |= n > 0,
                 Err(e) => tracing::warn!("event delivery failed: {e}"),
             }
+            match self.run_due_jobs().await {
+                Ok(n) => busy |= n > 0,
+                Err(e) => tracing::warn!("scheduled jobs failed: {e}"),
+            }
             if !busy {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -205,7 +209,84 @@ impl Dispatcher {
     }
 }
 
+impl Dispatcher {
+    /// Runs the scheduled jobs that are due. A job first runs right after its plugin is approved,
+    /// then every `every_minutes`. A failed run is audited and retried at the next tick.
+    pub async fn run_due_jobs(&self) -> Result<usize, PluginError> {
+        let now = now_micros();
+        let scheduled = self.runtime.registry.scheduled().await?;
+        let mut tx = self.db.begin_write().await?;
+        for (plugin, job, _) in &scheduled {
+            sqlx::query("INSERT INTO plugin_schedules (plugin, job, next_run_at) VALUES ($1, $2, $3) ON CONFLICT (plugin, job) DO NOTHING")
+                .bind(plugin.clone())
+                .bind(job.clone())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let due = sqlx::query(&format!(
+            "SELECT plugin, job FROM plugin_schedules WHERE next_run_at <= $1 AND lease_until < $1 ORDER BY next_run_at LIMIT 20{}",
+            skip_locked(&self.db)
+        ))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut jobs = Vec::new();
+        for r in &due {
+            let (plugin, job): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            let Some(every) = scheduled.iter().find(|(p, j, _)| *p == plugin && *j == job).map(|(_, _, e)| *e) else {
+                continue; // no longer granted or enabled
+            };
+            sqlx::query("UPDATE plugin_schedules SET lease_until = $1 WHERE plugin = $2 AND job = $3")
+                .bind(now + LEASE.as_micros() as i64)
+                .bind(plugin.clone())
+                .bind(job.clone())
+                .execute(&mut *tx)
+                .await?;
+            jobs.push((plugin, job, every));
+        }
+        tx.commit().await.map_err(crate::store::StoreError::from)?;
+        for (plugin, job, every) in &jobs {
+            let (r, _) = self.runtime.job_traced(plugin, job).await;
+            let mut tx = self.db.begin_write().await?;
+            sqlx::query("UPDATE plugin_schedules SET next_run_at = $1, lease_until = 0, last_run_at = $2, last_error = $3 WHERE plugin = $4 AND job = $5")
+                .bind(now + i64::from(*every) * 60_000_000)
+                .bind(now)
+                .bind(r.err().map(|e| e.to_string().chars().take(300).collect::<String>()))
+                .bind(plugin.clone())
+                .bind(job.clone())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map_err(crate::store::StoreError::from)?;
+        }
+        Ok(jobs.len())
+    }
+}
+
 impl super::registry::Registry {
+    /// Scheduled jobs of enabled plugins whose schedule was granted: (plugin, job, every minutes).
+    pub async fn scheduled(&self) -> Result<Vec<(String, String, u32)>, PluginError> {
+        let rows = sqlx::query(
+            "SELECT p.name, v.manifest, v.granted FROM plugins p JOIN plugin_versions v ON v.name = p.name AND v.version = p.active_version \
+             WHERE p.state = 'enabled' AND v.status = 'approved'",
+        )
+        .fetch_all(self.gate.db().reader())
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let name: String = r.try_get(0)?;
+            let manifest = super::manifest::Manifest::parse(&r.try_get::<String, _>(1)?)?;
+            let granted: std::collections::BTreeSet<String> =
+                r.try_get::<Option<String>, _>(2)?.and_then(|g| serde_json::from_str(&g).ok()).unwrap_or_default();
+            for s in manifest.schedules {
+                if granted.contains(&format!("schedule:{}", s.name)) {
+                    out.push((name.clone(), s.name, s.every_minutes));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Enabled plugins with an approved version, and what they were granted.
     pub async fn subscriptions(&self) -> Result<Vec<(String, std::collections::BTreeSet<String>)>, PluginError> {
         let rows = sqlx::query(

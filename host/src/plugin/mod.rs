@@ -8,6 +8,8 @@
 //! Every invocation gets a fresh instance, a memory limit, an epoch deadline, a host-call cap and
 //! one database transaction that commits only if the plugin returns normally.
 
+#[doc(hidden)]
+pub mod bench;
 pub mod dispatch;
 pub mod engine;
 pub mod harness;

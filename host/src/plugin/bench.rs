@@ -1,0 +1,116 @@
+//! Hooks for the dispatch benchmark (`cargo bench --bench dispatch`); not an API.
+//!
+//! They run the real engine, linker and host state, but keep one invocation open for all calls,
+//! so that what is measured is the sandbox (instantiation, the call across the boundary, one host
+//! call) rather than the database transaction every real invocation also has.
+
+use super::engine::PluginEngine;
+use super::host::{Plugin, PluginPre, PluginState};
+use super::{PluginError, PluginRuntime, registry};
+use crate::access::{Gate, Invocation, Principal};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+pub struct DispatchBench {
+    engine: Arc<PluginEngine>,
+    pre: PluginPre<PluginState>,
+    gate: Gate,
+    invocation: Invocation,
+}
+
+/// An instance kept across calls.
+pub struct Warm {
+    store: Store<PluginState>,
+    plugin: Plugin,
+}
+
+fn event() -> super::host::exports::capcrm::plugin::events::Event {
+    super::host::exports::capcrm::plugin::events::Event {
+        id: "bench".into(),
+        kind: "record.created".into(),
+        object: "contact".into(),
+        record_id: "bench".into(),
+        changed_fields: vec!["first_name".into()],
+        occurred_at: 1,
+    }
+}
+
+impl DispatchBench {
+    pub async fn new(runtime: &Arc<PluginRuntime>, gate: Gate, wasm: &[u8]) -> Result<DispatchBench, PluginError> {
+        let hash = registry::code_hash(wasm);
+        let component = runtime.engine.compile(wasm, &hash)?;
+        let pre = runtime.pre(&hash, &component)?;
+        let invocation = gate.begin_invocation().await?;
+        Ok(DispatchBench { engine: runtime.engine.clone(), pre, gate, invocation })
+    }
+
+    fn store(&self) -> Store<PluginState> {
+        let state = PluginState {
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            table: wasmtime::component::ResourceTable::new(),
+            limits: wasmtime::StoreLimitsBuilder::new().memory_size(16 << 20).build(),
+            gate: self.gate.clone(),
+            principal: Principal::system("bench"),
+            invocation: self.invocation.clone(),
+            plugin: "bench".into(),
+            granted: Default::default(),
+            storage_quota: None,
+            handed: Default::default(),
+            host_calls: 0,
+            max_host_calls: u32::MAX,
+            touched: Default::default(),
+            denials: Vec::new(),
+            log: Vec::new(),
+        };
+        let mut store = Store::new(&self.engine.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1_000_000);
+        store
+    }
+
+    /// One event through a fresh instance, as every real dispatch does.
+    pub async fn fresh_call(&self) -> Result<(), PluginError> {
+        let mut store = self.store();
+        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
+        let r = plugin.capcrm_plugin_events().call_handle(&mut store, &event()).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
+        r.map_err(|e| PluginError::Failed(format!("{e:?}")))
+    }
+
+    pub async fn warm(&self) -> Result<Warm, PluginError> {
+        let mut store = self.store();
+        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
+        Ok(Warm { store, plugin })
+    }
+
+    /// One event through an instance that already exists.
+    pub async fn warm_call(w: &mut Warm) -> Result<(), PluginError> {
+        w.store.set_epoch_deadline(1_000_000);
+        let r = w.plugin.capcrm_plugin_events().call_handle(&mut w.store, &event()).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
+        r.map_err(|e| PluginError::Failed(format!("{e:?}")))
+    }
+
+    /// Start-up of one plugin from the compiled cache: load the compiled component and build its
+    /// `InstancePre`, as a node does when it first meets a plugin version.
+    pub fn startup_from_cache(&self, wasm: &[u8]) -> Result<Duration, PluginError> {
+        let hash = registry::code_hash(wasm);
+        let t = Instant::now();
+        let c = self.engine.compile(wasm, &hash)?;
+        let ip = self.engine.linker.instantiate_pre(&c).map_err(|e| PluginError::Runtime(e.to_string()))?;
+        PluginPre::new(ip).map_err(|e| PluginError::Runtime(e.to_string()))?;
+        Ok(t.elapsed())
+    }
+
+    /// Compiling the component from scratch (what the cache saves).
+    pub fn compile_uncached(&self, wasm: &[u8]) -> Result<Duration, PluginError> {
+        let t = Instant::now();
+        wasmtime::component::Component::new(&self.engine.engine, wasm).map_err(|e| PluginError::Runtime(e.to_string()))?;
+        Ok(t.elapsed())
+    }
+
+    pub async fn finish(self) -> Result<(), PluginError> {
+        let ev = crate::audit::Event::new(&crate::audit::Actor::system("bench"), "bench", crate::audit::Outcome::Allowed);
+        self.gate.abort_invocation(&self.invocation, ev).await?;
+        Ok(())
+    }
+}

@@ -115,6 +115,11 @@ fn approve_part_upgrade_and_revoke() {
         let r = run(&srv, "reader", &format!("?id={}", ids[0]));
         assert_eq!(r.body["record"]["fields"]["national_id"], "NID0", "{}", r.text);
 
+        // The plugin logged the first name it read; the host's log (at debug level) has only
+        // the fact that it logged a line.
+        assert!(srv.log().contains("plugin log line"), "the plugin's log call reached the host");
+        assert!(!srv.log().contains("Ada0"), "a plugin's log text never reaches the host log");
+
         // Revoke: the next call is refused.
         assert_eq!(api.post("/api/v1/plugins/reader/revoke", &json!({})).status, 200);
         let r = run(&srv, "reader", "");

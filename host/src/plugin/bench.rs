@@ -62,6 +62,7 @@ impl DispatchBench {
             touched: Default::default(),
             denials: Vec::new(),
             log: Vec::new(),
+            plugin_logs: Vec::new(),
         };
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -103,6 +103,9 @@ pub async fn run(wasm: &[u8], manifest: &str, fixtures_json: &str, steps: &[Step
         for l in &trace.log {
             report.lines.push(format!("  {l}"));
         }
+        for l in &trace.plugin_logs {
+            report.lines.push(format!("  log           {l}"));
+        }
         for d in unexpected {
             report.lines.push(format!("  unexpected denial: {d}"));
         }

@@ -52,6 +52,8 @@ pub struct PluginState {
     pub(crate) denials: Vec<String>,
     /// What crossed the boundary, one line per field or key, names only (never values).
     pub(crate) log: Vec<String>,
+    /// Lines the plugin logged (its own text), for the author's test harness only.
+    pub(crate) plugin_logs: Vec<String>,
 }
 
 impl WasiView for PluginState {
@@ -392,9 +394,14 @@ impl capcrm::plugin::host::Host for PluginState {
         if self.charge().is_err() {
             return Ok(());
         }
-        // Plugin text is untrusted: bounded, and logged at debug so production logs stay value-free.
-        let msg: String = message.chars().take(500).filter(|c| !c.is_control()).collect();
-        tracing::debug!(plugin = %self.plugin, level = ?level, "{msg}");
+        // Plugin text may hold the values the plugin was granted, so it never reaches the host's
+        // log: the log records that the plugin wrote a line; the text is kept with the
+        // invocation's trace, which only `capcrm plugin test` (an author's tool) prints.
+        tracing::debug!(plugin = %self.plugin, level = ?level, bytes = message.len(), "plugin log line");
+        if self.plugin_logs.len() < 100 {
+            let msg: String = message.chars().take(500).filter(|c| !c.is_control()).collect();
+            self.plugin_logs.push(format!("{level:?}: {msg}"));
+        }
         Ok(())
     }
 

@@ -103,6 +103,8 @@ pub struct Trace {
     pub host_calls: u32,
     /// One line per field or key that crossed the boundary, names only.
     pub log: Vec<String>,
+    /// What the plugin itself logged (its own text; shown only by the test harness).
+    pub plugin_logs: Vec<String>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -234,6 +236,7 @@ impl PluginRuntime {
             touched: Default::default(),
             denials: Vec::new(),
             log: Vec::new(),
+            plugin_logs: Vec::new(),
         };
         let mut store = wasmtime::Store::new(&self.engine.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -251,6 +254,7 @@ impl PluginRuntime {
             denials: st.denials.clone(),
             host_calls: st.host_calls,
             log: st.log.clone(),
+            plugin_logs: st.plugin_logs.clone(),
         };
         drop(store);
         let event = |outcome: Outcome, detail: String| {

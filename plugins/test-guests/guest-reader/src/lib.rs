@@ -8,7 +8,7 @@
 
 use capcrm_plugin_sdk::serde_json::json;
 use capcrm_plugin_sdk::{
-    Collection, Event, Fields, Plugin, Request, Response, Result, capcrm_plugin,
+    Collection, Event, Fields, Plugin, Request, Response, Result, capcrm_plugin, log,
 };
 
 struct Reader;
@@ -30,6 +30,8 @@ impl Plugin for Reader {
         let contacts = Collection::open("contact")?;
         let listed: Vec<String> = contacts.first(5)?.into_iter().map(|r| r.id).collect();
         let record = contacts.get(&id)?;
+        // A careless plugin logging a value it was granted: the host keeps it out of its log.
+        log::info!("read contact {} named {}", record.id, record.text("first_name").unwrap_or_default());
         Ok(Response::json(
             200,
             &json!({

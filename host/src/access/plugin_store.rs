@@ -48,13 +48,7 @@ impl Gate {
             .fetch_optional(&mut **tx)
             .await?;
             let Some(r) = row else { return Ok(None) };
-            let w = WrappedKey {
-                id: r.try_get(1)?,
-                version: r.try_get(2)?,
-                root_version: r.try_get(3)?,
-                wrapped: r.try_get(4)?,
-                destroyed: r.try_get::<String, _>(5)? == "destroyed",
-            };
+            let w = WrappedKey::from_row(&r, 1)?;
             if w.destroyed {
                 return Ok(None);
             }

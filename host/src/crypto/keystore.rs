@@ -40,6 +40,19 @@ pub struct WrappedKey {
     pub destroyed: bool,
 }
 
+impl WrappedKey {
+    /// Reads `id, version, root_version, wrapped, state` from five consecutive columns.
+    pub fn from_row(r: &sqlx::any::AnyRow, first: usize) -> Result<WrappedKey, sqlx::Error> {
+        Ok(WrappedKey {
+            id: r.try_get(first)?,
+            version: r.try_get(first + 1)?,
+            root_version: r.try_get(first + 2)?,
+            wrapped: r.try_get(first + 3)?,
+            destroyed: r.try_get::<String, _>(first + 4)? == "destroyed",
+        })
+    }
+}
+
 fn wrap_aad(id: &str, version: i64, root_version: i64) -> Vec<u8> {
     format!("capcrm-dk-v1|{id}|{version}|{root_version}").into_bytes()
 }
@@ -281,15 +294,5 @@ async fn fetch_key<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(owner)
     .fetch_optional(exec)
     .await?;
-    row.map(|r| {
-        Ok(WrappedKey {
-            id: r.try_get(0)?,
-            version: r.try_get(1)?,
-            root_version: r.try_get(2)?,
-            wrapped: r.try_get(3)?,
-            destroyed: r.try_get::<String, _>(4)? == "destroyed",
-        })
-    })
-    .transpose()
-    .map_err(|e: sqlx::Error| e.into())
+    row.map(|r| WrappedKey::from_row(&r, 0)).transpose().map_err(Into::into)
 }

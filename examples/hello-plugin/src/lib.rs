@@ -75,8 +75,9 @@ impl Plugin for Hello {
             ),
             at: now(),
         };
-        // The event does not carry the contact's subject id, so the note is stored untagged.
-        storage::put_json(&key, &note, None)?;
+        // Tagged with the contact's subject: the note is about the person, so their access export
+        // and erasure reach it without this plugin's help.
+        storage::put_json(&key, &note, contact.subject.as_deref())?;
         audit_note("greeted", &format!("contact {}", contact.id))?;
         log::info!("greeted contact {}", contact.id);
         Ok(())

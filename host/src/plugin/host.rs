@@ -110,7 +110,7 @@ impl PluginState {
             self.log.push(format!("{how:<13} {}/{} {name}", v.object, v.id));
             fields.push(FieldValue { name, value: value.to_string() });
         }
-        Ok(RecordData { id: v.id, object: v.object, version: v.version as u64, fields, masked: v.masked })
+        Ok(RecordData { id: v.id, object: v.object, version: v.version as u64, fields, masked: v.masked, subject: v.subject_id })
     }
 
     fn parse_fields(&self, fields: Vec<FieldValue>) -> Result<serde_json::Map<String, serde_json::Value>, WitError> {

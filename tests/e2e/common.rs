@@ -398,19 +398,11 @@ pub fn guest_wasm(crate_name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
         let plugins = root.join("plugins");
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        // A nested cargo must not inherit the outer build's settings.
-        for (k, _) in std::env::vars() {
-            if (k.starts_with("CARGO_") && k != "CARGO_HOME") || k.starts_with("RUSTC") || k == "RUSTFLAGS" {
-                cmd.env_remove(k);
-            }
-        }
-        let out = cmd
-            .current_dir(&plugins)
-            .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
-            .env("CARGO_TARGET_DIR", plugins.join("target"))
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let target = plugins.join("target");
+        let out = nested_cargo(
+            &plugins,
+            &["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir", target.to_str().unwrap()],
+        );
         if !out.status.success() {
             return Err(format!(
                 "building the test guests failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",

@@ -11,4 +11,5 @@ mod audit_chain;
 mod canaries;
 mod durability;
 mod plugins;
+mod polyglot;
 mod startup;

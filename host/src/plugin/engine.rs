@@ -34,7 +34,7 @@ impl PluginEngine {
         config.wasm_component_model(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64);
-        pool.total_core_instances(128);
+        pool.total_core_instances(1024);
         pool.total_memories(128);
         pool.total_tables(128);
         pool.max_memory_size(64 << 20);

@@ -219,7 +219,8 @@ impl PluginRuntime {
             table: wasmtime::component::ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(limits.memory_mb as usize * 1024 * 1024)
-                .instances(8)
+                // A componentize-py component alone starts dozens of core instances.
+                .instances(64)
                 .tables(16)
                 .memories(4)
                 .trap_on_grow_failure(true)

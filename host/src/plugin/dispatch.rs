@@ -15,8 +15,10 @@ use std::time::Duration;
 
 /// Attempts before a delivery is dead-lettered.
 pub const MAX_ATTEMPTS: i64 = 5;
-/// How long a claimed delivery stays with the node that claimed it.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claimed delivery stays with the node that claimed it. Longer than any invocation may
+/// run (the admin maximum is 5 s), short enough that the deliveries of a node that died are taken
+/// over soon.
+const LEASE: Duration = Duration::from_secs(15);
 
 /// An event as delivered.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -155,11 +155,15 @@ impl PluginRuntime {
         Ok(pre)
     }
 
-    fn load(&self, active: &ActivePlugin) -> Result<PluginPre<PluginState>, PluginError> {
+    async fn load(&self, active: &ActivePlugin) -> Result<PluginPre<PluginState>, PluginError> {
         if let Some(p) = self.loaded.lock().expect("loaded lock").get(&active.code_hash) {
             return Ok(p.clone());
         }
-        let c = self.engine.compile(&active.component, &active.code_hash)?;
+        let bytes = match &active.component {
+            Some(b) => b.clone(),
+            None => self.registry.component(&active.name, &active.version).await?,
+        };
+        let c = self.engine.compile(&bytes, &active.code_hash)?;
         self.engine.check_imports(&c)?;
         self.pre(&active.code_hash, &c)
     }
@@ -210,7 +214,7 @@ impl PluginRuntime {
         dry_run: bool,
         call: impl AsyncFnOnce(&host::Plugin, &mut wasmtime::Store<PluginState>) -> wasmtime::Result<Result<T, host::WitError>>,
     ) -> Result<(Result<T, PluginError>, Trace), PluginError> {
-        let pre = self.load(active)?;
+        let pre = self.load(active).await?;
         let principal = Self::principal(active, acting);
         let limits = active.manifest.limits();
         let invocation = self.gate.begin_invocation().await?;

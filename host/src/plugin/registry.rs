@@ -51,7 +51,9 @@ pub struct ActivePlugin {
     pub name: String,
     pub version: String,
     pub code_hash: String,
-    pub component: Vec<u8>,
+    /// The component's bytes, when they were loaded (the hot path leaves them in the database
+    /// unless the compiled form is not cached in this process yet).
+    pub component: Option<Vec<u8>>,
     pub manifest: Manifest,
     pub granted: BTreeSet<String>,
 }
@@ -333,6 +335,16 @@ impl Registry {
         Ok(())
     }
 
+    /// The stored component of a version.
+    pub async fn component(&self, name: &str, version: &str) -> Result<Vec<u8>, PluginError> {
+        sqlx::query_scalar("SELECT component FROM plugin_versions WHERE name = $1 AND version = $2")
+            .bind(name.to_string())
+            .bind(version.to_string())
+            .fetch_optional(self.gate.db().reader())
+            .await?
+            .ok_or_else(|| PluginError::NotFound(format!("{name} {version} is not installed")))
+    }
+
     /// One version (the newest pending one by default), whatever its status, for previews.
     pub async fn version(&self, name: &str, version: Option<&str>) -> Result<ActivePlugin, PluginError> {
         let row = match version {
@@ -353,7 +365,7 @@ impl Registry {
             name: name.to_string(),
             version: row.try_get(0)?,
             code_hash: row.try_get(1)?,
-            component: row.try_get(2)?,
+            component: Some(row.try_get(2)?),
             manifest: Manifest::parse(&row.try_get::<String, _>(3)?)?,
             granted: caps_from(row.try_get(4)?),
         })
@@ -362,7 +374,7 @@ impl Registry {
     /// The approved, enabled version that runs, if any.
     pub async fn active(&self, name: &str) -> Result<Option<ActivePlugin>, PluginError> {
         let row = sqlx::query(
-            "SELECT v.version, v.code_hash, v.component, v.manifest, v.granted FROM plugins p \
+            "SELECT v.version, v.code_hash, NULL, v.manifest, v.granted FROM plugins p \
              JOIN plugin_versions v ON v.name = p.name AND v.version = p.active_version \
              WHERE p.name = $1 AND p.state = 'enabled' AND v.status = 'approved'",
         )
@@ -374,7 +386,7 @@ impl Registry {
             name: name.to_string(),
             version: r.try_get(0)?,
             code_hash: r.try_get(1)?,
-            component: r.try_get(2)?,
+            component: None,
             manifest: Manifest::parse(&r.try_get::<String, _>(3)?)?,
             granted: caps_from(r.try_get(4)?),
         }))

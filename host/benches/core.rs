@@ -968,20 +968,33 @@ async fn bench_sqlite(args: &Args) -> Result<Report> {
     let dir = cache.join(format!("sqlite-{}", args.contacts));
     let (data, key, marker, samples_file) =
         (dir.join("data"), dir.join("root.key"), dir.join("seeded"), dir.join("samples.tsv"));
-    let cached = !args.fresh && marker.exists() && samples_file.exists() && data.join(SQLITE_FILE).exists();
-    if !cached {
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let settings = Settings { location: Location::DataDir(data.clone()), root_key: new_key_file(&key)? };
-        eprintln!("[sqlite] initialising a new database in {}", data.display());
-        App::init(&settings, ADMIN_USER, ADMIN_PASSWORD).await.context("capcrm init (SQLite)")?;
-    } else {
+    let mut cached = !args.fresh && marker.exists() && samples_file.exists() && data.join(SQLITE_FILE).exists();
+    let settings = Settings { location: Location::DataDir(data.clone()), root_key: RootKeySource::File(key.clone()) };
+    let mut app = None;
+    if cached {
         eprintln!("[sqlite] reusing the seeded database in {} (pass --fresh to re-seed)", dir.display());
+        match App::open(&settings).await {
+            Ok(a) => app = Some(a),
+            Err(e) => {
+                // An older database the current schema or migrations no longer accept.
+                eprintln!("[sqlite] the cached database cannot be opened ({e:#}); re-seeding it");
+                cached = false;
+            }
+        }
     }
-    let settings = Settings { location: Location::DataDir(data.clone()), root_key: RootKeySource::File(key) };
-    let app = App::open(&settings).await.context("capcrm open (SQLite)")?;
+    let app = match app {
+        Some(a) => a,
+        None => {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let init = Settings { location: Location::DataDir(data.clone()), root_key: new_key_file(&key)? };
+            eprintln!("[sqlite] initialising a new database in {}", data.display());
+            App::init(&init, ADMIN_USER, ADMIN_PASSWORD).await.context("capcrm init (SQLite)")?;
+            App::open(&settings).await.context("capcrm open (SQLite)")?
+        }
+    };
     let records = Arc::new(app.gate.records(&principal()));
     let base = Arc::new(Baseline::sqlite(&data.join(SQLITE_FILE)).await?);
     base.create_table().await?;

@@ -454,7 +454,7 @@ impl RecordAccess {
         let (stored, key, ev) = self.insert(guard.tx(), &obj, &clean, opts).await?;
         guard.finish(&self.inner, vec![ev]).await?;
         // The caller wrote these values; echoing them back is not a new disclosure, so no read entry.
-        let (view, _) = self.view(&obj, &stored, Some(&key))?;
+        let (view, _, _) = self.view(&obj, &stored, Some(&key))?;
         Ok(view)
     }
 
@@ -544,7 +544,7 @@ impl RecordAccess {
     }
 
     /// Builds the caller's view of a stored record; returns the personal fields shown in clear.
-    fn view(&self, obj: &ObjectDef, r: &StoredRecord, key: Option<&DataKey>) -> Result<(RecordView, Vec<String>)> {
+    fn view(&self, obj: &ObjectDef, r: &StoredRecord, key: Option<&DataKey>) -> Result<(RecordView, Vec<String>, Option<String>)> {
         let unwrapped;
         let key = match key {
             Some(k) => Some(k),
@@ -596,18 +596,24 @@ impl RecordAccess {
             masked,
             erased: r.key.destroyed,
         };
-        Ok((view, seen_personal))
+        // The subject's pseudonym for the read's audit entry, from the key already unwrapped.
+        let pseudonym = match (&r.subject_id, key) {
+            (Some(sid), Some(k)) => Some(k.pseudonym(sid)),
+            _ => None,
+        };
+        Ok((view, seen_personal, pseudonym))
     }
 
     /// The audit entry for a read that disclosed personal fields (in clear or masked).
-    fn read_event(&self, action: &str, r: &StoredRecord, view: &RecordView, seen: Vec<String>) -> Option<Event> {
+    fn read_event(&self, action: &str, r: &StoredRecord, view: &RecordView, seen: Vec<String>, pseudonym: Option<String>) -> Option<Event> {
         if seen.is_empty() && view.masked.is_empty() {
             return None;
         }
-        let pseudonym = match (&r.subject_id, r.key.destroyed) {
+        // `view` unwraps the key only when sealed fields need it; otherwise unwrap it here.
+        let pseudonym = pseudonym.or_else(|| match (&r.subject_id, r.key.destroyed) {
             (Some(sid), false) => self.inner.keys.unwrap(&r.key).ok().map(|k| k.pseudonym(sid)),
             _ => None,
-        };
+        });
         let mut ev = self.event(action, Outcome::Allowed).object(&r.object).record(&r.id).fields(seen).subject(pseudonym);
         if !view.masked.is_empty() {
             ev = ev.detail(format!("masked: {}", view.masked.join(",")));
@@ -633,11 +639,11 @@ impl RecordAccess {
         let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
         let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
         let stored = StoredRecord::from_row(row)?;
-        let (view, seen) = match self.view(&obj, &stored, None) {
+        let (view, seen, pseudonym) = match self.view(&obj, &stored, None) {
             Ok(v) => v,
             Err(e) => return self.integrity_failure(object, id, e).await,
         };
-        if let Some(ev) = self.read_event("read", &stored, &view, seen) {
+        if let Some(ev) = self.read_event("read", &stored, &view, seen, pseudonym) {
             self.note(vec![ev]).await?;
         }
         Ok(view)
@@ -676,11 +682,11 @@ impl RecordAccess {
         let mut events = Vec::new();
         for row in rows.iter().take(limit) {
             let stored = StoredRecord::from_row(row)?;
-            let (view, seen) = match self.view(&obj, &stored, None) {
+            let (view, seen, pseudonym) = match self.view(&obj, &stored, None) {
                 Ok(v) => v,
                 Err(e) => return self.integrity_failure(object, &stored.id, e).await,
             };
-            if let Some(ev) = self.read_event("list", &stored, &view, seen) {
+            if let Some(ev) = self.read_event("list", &stored, &view, seen, pseudonym) {
                 events.push(ev);
             }
             records.push(view);
@@ -810,7 +816,7 @@ impl RecordAccess {
         r.version += 1;
         r.updated_at = now;
         r.owner_id = owner;
-        let (view, _) = self.view(&obj, &r, Some(&key))?;
+        let (view, _, _) = self.view(&obj, &r, Some(&key))?;
         Ok(view)
     }
 

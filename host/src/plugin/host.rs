@@ -6,7 +6,7 @@
 //! functions bound their own work, since an epoch deadline does not interrupt host code.
 
 use super::PluginError;
-use crate::access::{AccessError, Filter as GateFilter, FilterOp as GateOp, Gate, Invocation, ListQuery, Principal, RecordView, WriteOptions};
+use crate::access::{AccessError, Action, Effective, Filter as GateFilter, FilterOp as GateOp, Gate, Invocation, ListQuery, Principal, RecordView, WriteOptions};
 use crate::audit::{Event, Outcome};
 use std::collections::{BTreeSet, HashSet};
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
@@ -158,11 +158,10 @@ impl capcrm::plugin::records::HostCollection for PluginState {
         if let Err(e) = self.charge() {
             return Ok(Err(e));
         }
+        // The one policy function decides, as for every other path to records.
         let schema = self.gate.schema();
-        let granted_any = self.principal.plugin.as_ref().is_some_and(|g| {
-            g.fields.keys().any(|(o, _)| *o == object) || g.create.contains(&object) || g.delete.contains(&object)
-        });
-        if schema.object(&object).is_none() || !granted_any {
+        let granted = schema.object(&object).is_some_and(|o| Effective::of(&self.principal).may(Some(o), Action::Read));
+        if !granted {
             let what = format!("object `{}` was not granted", object.chars().take(60).collect::<String>());
             self.record_denial_event("plugin.open", what.clone()).await;
             return Ok(Err(self.deny(what)));
@@ -379,7 +378,11 @@ impl capcrm::plugin::notify::Host for PluginState {
             return Ok(Err(WitError::InvalidInput("subject at most 1000 bytes, body at most 100000".into())));
         }
         // The recipient's field must be visible to the plugin (masked is enough: it never sees it).
-        let visible = self.principal.plugin.as_ref().is_some_and(|g| g.fields.contains_key(&(to.object.clone(), to.field.clone())));
+        let schema = self.gate.schema();
+        let visible = schema
+            .object(&to.object)
+            .and_then(|o| o.field(&to.field).map(|f| Effective::of(&self.principal).field(o, f).can_see()))
+            .unwrap_or(false);
         if !visible {
             return Ok(Err(self.deny(format!("field `{}` of `{}` was not granted", to.field, to.object))));
         }

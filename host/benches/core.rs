@@ -22,7 +22,7 @@
 //! database that is dropped at the end of the run.
 
 use anyhow::{Context, Result, anyhow, bail};
-use capcrm::access::{Filter, FilterOp, ListQuery, Principal, RecordAccess, WriteOptions};
+use capcrm::access::{Filter, FilterOp, FilterValue, ListQuery, Principal, RecordAccess, WriteOptions};
 use capcrm::app::{App, Settings};
 use capcrm::crypto::RootKeyring;
 use capcrm::crypto::root::RootKeySource;
@@ -872,7 +872,7 @@ impl Bench {
             },
             async |k| {
                 let s = &samples[pick(k, 4, samples.len())];
-                let filter = Filter { field: "email".into(), op: FilterOp::Eq, value: seeded_email(s.i) };
+                let filter = Filter { field: "email".into(), op: FilterOp::Eq, value: FilterValue::Text(seeded_email(s.i)) };
                 let q = ListQuery { filters: vec![filter], after: None, limit: 50 };
                 let page = records.list("contact", &q).await?;
                 if page.records.len() != 1 || page.records[0].id != s.capcrm_id {

@@ -40,7 +40,7 @@ class Http(exports.Http):
             listed = contacts.list([], None, 5).records
             answer = {"first_names": [field(r, "first_name") for r in listed], "denied": [], "lang": "python"}
             try:
-                contacts.list([Filter("last_name", FilterOp.EQ, "Lovelace")], None, 5)
+                contacts.list([Filter("last_name", FilterOp.EQ, json.dumps("Lovelace"))], None, 5)
             except Err as e:
                 if not isinstance(e.value, Error_AccessDenied):
                     raise

@@ -252,6 +252,16 @@ impl Server {
     }
 }
 
+/// A server a test forgets to stop is killed with it, so no process outlives the test run.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A small authenticated HTTP client.
 #[derive(Clone)]
 pub struct Api {

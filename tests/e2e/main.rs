@@ -13,3 +13,4 @@ mod durability;
 mod plugins;
 mod polyglot;
 mod startup;
+mod subjects;

@@ -446,3 +446,66 @@ fn granted_schedules_run_and_denied_ones_do_not() {
         assert_eq!(jobs[0]["outcome"], "failed");
     }
 }
+
+/// Limits are proven, not declared: the administrator's maxima refuse installs that ask for more
+/// and cap plugins already running; per-plugin overrides replace the manifest's limits within them.
+#[test]
+fn limit_maxima_and_overrides_bind() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let out = inst.cli(&["plugin", "maxima", "--timeout-ms", "200"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("timeout_ms 200"));
+        // The test manifests ask for 300 ms.
+        let out = install(&inst, "spin", "guest-loop", "1.0.0", &[]);
+        assert!(!out.status.success(), "a manifest above the maxima is refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("limits.timeout_ms must be 1 to 200"), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(inst.cli(&["plugin", "maxima", "--timeout-ms", "5000"]).status.success());
+        install_approved(&inst, "spin", "guest-loop");
+        install_approved(&inst, "host_spam", "guest-host-spam");
+        let out = inst.cli(&["plugin", "limits", "spin", "--timeout-ms", "6000"]);
+        assert!(!out.status.success(), "an override above the maxima is refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("1 to 5000"), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = inst.cli(&["plugin", "limits", "spin", "--timeout-ms", "3000"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("timeout_ms 3000"), "{}", String::from_utf8_lossy(&out.stdout));
+
+        let srv = inst.start();
+        let api = srv.client();
+        // The host-call cap, overridden to 7: the eighth call is refused with a value...
+        let r = api.send("PUT", "/api/v1/plugins/host_spam/limits", Some(&json!({"host_calls": 7})));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["limits"]["host_calls"], 7, "{}", r.text);
+        let r = run(&srv, "host_spam", "?via=storage");
+        assert_eq!(r.body["calls"], 7, "{}", r.text);
+        assert!(r.text.contains("QuotaExceeded"), "{}", r.text);
+        // ...and a host function that cannot return an error traps at the cap.
+        let r = run(&srv, "host_spam", "");
+        assert_eq!(r.status, 502, "{}", r.text);
+        let failed = failed_by(&api, "host_spam");
+        assert!(failed[0]["detail"].as_str().unwrap_or("").contains("host-call limit"), "{:?}", failed[0]);
+
+        // Maxima lowered below a running plugin's override cap it from its next call.
+        let low = json!({"memory_mb": 64, "timeout_ms": 100, "host_calls": 10000, "storage_bytes": 67108864});
+        let r = api.send("PUT", "/api/v1/plugin-maxima", Some(&low));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(api.get("/api/v1/plugins/spin").body["limits"]["timeout_ms"], 100);
+        let started = std::time::Instant::now();
+        let r = run(&srv, "spin", "");
+        assert_eq!(r.status, 502, "{}", r.text);
+        assert!(started.elapsed() < std::time::Duration::from_millis(2500), "stopped by the 100 ms maximum, not the 3000 ms override");
+        assert!(failed_by(&api, "spin")[0]["detail"].as_str().unwrap_or("").contains("deadline"));
+
+        // Bad maxima are refused and change nothing.
+        let r = api.send("PUT", "/api/v1/plugin-maxima", Some(&json!({"memory_mb": 1000, "timeout_ms": 100, "host_calls": 1, "storage_bytes": 1})));
+        assert_eq!(r.status, 422, "{}", r.text);
+        let r = api.send("PUT", "/api/v1/plugin-maxima", Some(&json!({"memory_mb": 8, "timeout_ms": 100, "host_calls": 1, "storage_bytes": 1, "fuel": 9})));
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert!(r.text.contains("unknown field `fuel`"), "{}", r.text);
+        assert_eq!(api.get("/api/v1/plugin-maxima").body, low);
+        assert!(audit(&api, "action=plugin.maxima").len() >= 3);
+        assert!(!audit(&api, "action=plugin.limits").is_empty());
+        drop(srv);
+        chain_verifies(&inst);
+    }
+}

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 /// Storage prefix of the greeting notes: one key per greeted contact.
 pub const GREETED_PREFIX: &str = "greeted/";
 
-/// The most notes `GET /hello` counts. `list-keys` has no cursor; the 64 KiB quota holds far fewer
-/// notes than this anyway.
-pub const COUNT_LIMIT: u32 = 10_000;
+/// The most notes `GET /hello` counts (it pages through the keys 1,000 at a time); the 64 KiB
+/// quota holds far fewer notes than this anyway.
+pub const COUNT_LIMIT: usize = 10_000;
 
 /// What the plugin stores per greeted contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ impl Plugin for Hello {
         if !request.is("GET", "/hello") {
             return Ok(Response::not_found());
         }
-        let greeted = storage::list_keys(GREETED_PREFIX, COUNT_LIMIT)?.len();
+        let greeted = storage::all_keys(GREETED_PREFIX, COUNT_LIMIT)?.len();
         Ok(Response::json(200, &count_body(greeted)))
     }
 }

@@ -12,8 +12,9 @@ mod plugin_store;
 mod records;
 mod schema_admin;
 
-pub use policy::{Action, Effective, FieldAccess, PluginGrant};
-pub use records::{Filter, FilterOp, ListQuery, RecordAccess, RecordPage, RecordView, WriteOptions};
+pub use policy::{Action, Effective, FieldAccess, PluginGrant, SubjectOp};
+pub use records::subjects::{ErasureReceipt, Hold, Identifier, StoredPage, StoredValue, SubjectMatch};
+pub use records::{Filter, FilterOp, FilterValue, ListQuery, RecordAccess, RecordPage, RecordView, WriteOptions};
 
 use crate::audit::{Actor, Audit, AuditError, AuditFilter, AuditPage, Event, Outcome};
 use crate::crypto::keystore::{BLIND_INDEX_KEY, KeyError, Keystore};

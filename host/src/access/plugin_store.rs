@@ -119,23 +119,27 @@ impl Gate {
         }
     }
 
-    pub async fn plugin_storage_keys(&self, inv: &Invocation, plugin: &str, prefix: &str, limit: u32) -> Result<Vec<String>> {
+    /// Keys starting with `prefix`, after `after` (exclusive), in order: one page of at most
+    /// `limit` (capped at 1000) and whether more follow.
+    pub async fn plugin_storage_keys(&self, inv: &Invocation, plugin: &str, prefix: &str, after: Option<&str>, limit: u32) -> Result<(Vec<String>, bool)> {
+        let limit = limit.clamp(1, 1000) as usize;
         let mut guard = open_tx(inv).await?;
         let tx = guard.as_mut().expect("open_tx checked");
-        {
-            // Prefix match without LIKE, so `%` and `_` in keys mean themselves.
-            let upper = format!("{prefix}\u{10FFFF}");
-            let keys: Vec<String> = sqlx::query_scalar(
-                "SELECT key FROM plugin_storage WHERE plugin = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4",
-            )
-            .bind(plugin.to_string())
-            .bind(prefix.to_string())
-            .bind(upper)
-            .bind(i64::from(limit.min(1000)))
-            .fetch_all(&mut **tx)
-            .await?;
-            Ok(keys)
-        }
+        // Prefix match without LIKE, so `%` and `_` in keys mean themselves.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let mut keys: Vec<String> = sqlx::query_scalar(
+            "SELECT key FROM plugin_storage WHERE plugin = $1 AND key >= $2 AND key < $3 AND key > $4 ORDER BY key LIMIT $5",
+        )
+        .bind(plugin.to_string())
+        .bind(prefix.to_string())
+        .bind(upper)
+        .bind(after.unwrap_or("").to_string())
+        .bind((limit + 1) as i64)
+        .fetch_all(&mut **tx)
+        .await?;
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        Ok((keys, more))
     }
 }
 

@@ -37,6 +37,36 @@ pub enum Action {
     Audit,
 }
 
+/// Operations on a data subject as a whole, each its own capability (`subject:find`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SubjectOp {
+    /// Look people up by a blind-indexed identifier.
+    Find,
+    /// Read every record of a person, every field in clear (access requests).
+    Export,
+    /// Destroy a person's key (erasure).
+    Erase,
+    /// Place and release holds that block erasure.
+    Hold,
+}
+
+impl SubjectOp {
+    pub const ALL: [SubjectOp; 4] = [SubjectOp::Find, SubjectOp::Export, SubjectOp::Erase, SubjectOp::Hold];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SubjectOp::Find => "find",
+            SubjectOp::Export => "export",
+            SubjectOp::Erase => "erase",
+            SubjectOp::Hold => "hold",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SubjectOp> {
+        SubjectOp::ALL.into_iter().find(|o| o.name() == s)
+    }
+}
+
 /// What an administrator approved for one plugin version: an allow-list. A field or object that is
 /// not named is not reachable.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +79,8 @@ pub struct PluginGrant {
     pub create: BTreeSet<String>,
     /// Objects the plugin may delete records of.
     pub delete: BTreeSet<String>,
+    /// Operations on data subjects.
+    pub subjects: BTreeSet<SubjectOp>,
 }
 
 impl PluginGrant {
@@ -88,6 +120,22 @@ impl Effective {
             // Plugins never configure the schema or read the audit trail.
             (Some(_), None) => false,
         }
+    }
+
+    /// Whether the caller may perform a data-subject operation: for people, administrators (roles
+    /// refine this); for a plugin, only what its grant names, and never more than the person.
+    pub fn may_subject(&self, op: SubjectOp) -> bool {
+        let person = self.admin;
+        match &self.plugin {
+            None => person,
+            Some(g) => person && g.subjects.contains(&op),
+        }
+    }
+
+    /// Access to a field in a subject's access export: every field in clear for a caller who may
+    /// export the subject (the export is the person's own data, whole), nothing otherwise.
+    pub fn export_field(&self, _object: &ObjectDef, _field: &FieldDef) -> FieldAccess {
+        if self.may_subject(SubjectOp::Export) { FieldAccess::Read } else { FieldAccess::None }
     }
 
     pub fn field(&self, object: &ObjectDef, field: &FieldDef) -> FieldAccess {

@@ -1,4 +1,7 @@
 //! The record handle: create, read, list, update and delete, each checked, sealed and audited.
+//! Operations on data subjects as a whole (find, export, erase, holds) live in [`subjects`].
+
+pub mod subjects;
 
 use super::mask::mask;
 use super::policy::{Action, Effective, FieldAccess};
@@ -79,7 +82,44 @@ impl FilterOp {
 pub struct Filter {
     pub field: String,
     pub op: FilterOp,
-    pub value: String,
+    pub value: FilterValue,
+}
+
+/// The value a filter compares with.
+#[derive(Debug, Clone)]
+pub enum FilterValue {
+    /// Text from a query string, read according to the field's type (`1000` for a number).
+    Text(String),
+    /// A JSON value that must already have the field's type (the plugin contract).
+    Json(Value),
+}
+
+impl FilterValue {
+    fn len(&self) -> usize {
+        match self {
+            FilterValue::Text(s) => s.len(),
+            FilterValue::Json(v) => v.to_string().len(),
+        }
+    }
+
+    /// The value as JSON of the field's type, or why it cannot be.
+    fn typed(&self, def: &FieldDef) -> std::result::Result<Value, &'static str> {
+        match self {
+            FilterValue::Json(v) => Ok(v.clone()),
+            FilterValue::Text(s) => Ok(match &def.field_type {
+                FieldType::Number | FieldType::Integer => {
+                    let n: f64 = s.parse().map_err(|_| "expected a number")?;
+                    serde_json::Number::from_f64(n).map(Value::Number).ok_or("expected a finite number")?
+                }
+                FieldType::Bool => match s.as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => return Err("expected true or false"),
+                },
+                _ => Value::String(s.clone()),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -545,6 +585,18 @@ impl RecordAccess {
 
     /// Builds the caller's view of a stored record; returns the personal fields shown in clear.
     fn view(&self, obj: &ObjectDef, r: &StoredRecord, key: Option<&DataKey>) -> Result<(RecordView, Vec<String>, Option<String>)> {
+        self.view_with(obj, r, key, |o, f| self.perms.field(o, f))
+    }
+
+    /// [`RecordAccess::view`] with the field access the policy decided for another path (an
+    /// access export).
+    fn view_with(
+        &self,
+        obj: &ObjectDef,
+        r: &StoredRecord,
+        key: Option<&DataKey>,
+        access_of: impl Fn(&ObjectDef, &FieldDef) -> FieldAccess,
+    ) -> Result<(RecordView, Vec<String>, Option<String>)> {
         let unwrapped;
         let key = match key {
             Some(k) => Some(k),
@@ -559,7 +611,7 @@ impl RecordAccess {
         let mut masked = Vec::new();
         let mut seen_personal = Vec::new();
         for def in &obj.fields {
-            let access = self.perms.field(obj, def);
+            let access = access_of(obj, def);
             if !access.can_see() {
                 continue;
             }
@@ -699,6 +751,10 @@ impl RecordAccess {
     fn push_filter(&self, c: &mut Conditions, obj: &ObjectDef, def: &FieldDef, f: &Filter) -> Result<()> {
         let db = &self.inner.db;
         let bad = |why: &str| AccessError::BadRequest(format!("filter on `{}`: {why}", def.name));
+        if f.value.len() > 4096 {
+            return Err(bad("the value is longer than 4096 bytes"));
+        }
+        let value = f.value.typed(def).map_err(bad)?;
         if def.classification.is_encrypted() {
             if !def.blind_index {
                 return Err(bad("the field is encrypted and has no blind index, so it cannot be filtered"));
@@ -706,7 +762,7 @@ impl RecordAccess {
             if f.op != FilterOp::Eq {
                 return Err(bad("an encrypted field supports equality only"));
             }
-            let clean = validate_value(def, &Value::String(f.value.clone())).map_err(|e| bad(&e.to_string()))?;
+            let clean = validate_value(def, &value).map_err(|e| bad(&e.to_string()))?;
             let digest = self.inner.index.digest(&index_kind(def), &normalise_for_index(&def.field_type, clean.as_str().unwrap_or_default()));
             c.push_template(
                 &format!("r.id IN (SELECT record_id FROM blind_index WHERE object = '{}' AND field = '{}' AND digest = {{}})", obj.name, def.name),
@@ -719,21 +775,18 @@ impl RecordAccess {
         }
         match &def.field_type {
             FieldType::Number | FieldType::Integer => {
-                let n: f64 = f.value.parse().map_err(|_| bad("expected a number"))?;
+                let n = value.as_f64().ok_or_else(|| bad("expected a number"))?;
                 c.push(&db.json_number("r.plain", &def.name), f.op.sql(), Arg::Real(n));
             }
             FieldType::Bool => {
-                let b = match f.value.as_str() {
-                    "true" => "true",
-                    "false" => "false",
-                    _ => return Err(bad("expected true or false")),
-                };
-                c.push(&db.json_bool("r.plain", &def.name), "=", Arg::Text(b.into()));
+                let b = value.as_bool().ok_or_else(|| bad("expected true or false"))?;
+                c.push(&db.json_bool("r.plain", &def.name), "=", Arg::Text(if b { "true" } else { "false" }.into()));
             }
             FieldType::Tags => return Err(bad("tags cannot be filtered yet")),
             _ => {
-                let clean = validate_value(def, &Value::String(f.value.clone())).map_err(|e| bad(&e.to_string()))?;
-                c.push(&db.json_text("r.plain", &def.name), f.op.sql(), Arg::Text(clean.as_str().unwrap_or_default().to_string()));
+                let clean = validate_value(def, &value).map_err(|e| bad(&e.to_string()))?;
+                let text = clean.as_str().ok_or_else(|| bad("expected a string"))?;
+                c.push(&db.json_text("r.plain", &def.name), f.op.sql(), Arg::Text(text.to_string()));
             }
         }
         Ok(())

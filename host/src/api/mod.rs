@@ -36,7 +36,7 @@ pub struct AppState {
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::verify,
-        plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview,
+        plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
         healthz,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
@@ -97,6 +97,8 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins/{name}/disable", post(plugins::disable))
         .route("/plugins/{name}/enable", post(plugins::enable))
         .route("/plugins/{name}/preview", post(plugins::preview))
+        .route("/plugins/{name}/limits", axum::routing::put(plugins::set_limits))
+        .route("/plugin-maxima", get(plugins::maxima).put(plugins::set_maxima))
         .route("/plugins/{name}/dead-letters", get(plugins::dead_letters))
         .route("/plugins/{name}/dead-letters/replay", post(plugins::replay));
     Router::new()

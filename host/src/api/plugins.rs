@@ -102,6 +102,38 @@ pub async fn uninstall(State(s): State<AppState>, Caller(p): Caller, Path(name):
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The maxima that cap every plugin's limits.
+#[utoipa::path(get, path = "/api/v1/plugin-maxima", responses((status = 200, body = crate::plugin::manifest::LimitMaxima)), tag = "plugins")]
+pub async fn maxima(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<crate::plugin::manifest::LimitMaxima>, AppError> {
+    if !crate::access::Effective::of(&p).may(None, crate::access::Action::Configure) {
+        return Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"));
+    }
+    Ok(ApiJson(s.plugins.registry.maxima().await?))
+}
+
+/// Set the maxima (all four). Installs asking for more are refused; running plugins are capped
+/// from their next call.
+#[utoipa::path(put, path = "/api/v1/plugin-maxima", request_body = crate::plugin::manifest::LimitMaxima, responses((status = 200, body = crate::plugin::manifest::LimitMaxima), (status = 422, body = super::error::ErrorBody)), tag = "plugins")]
+pub async fn set_maxima(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    ApiJson(m): ApiJson<crate::plugin::manifest::LimitMaxima>,
+) -> Result<ApiJson<crate::plugin::manifest::LimitMaxima>, AppError> {
+    Ok(ApiJson(s.plugins.registry.set_maxima(&p, m).await?))
+}
+
+/// Set one plugin's limits in place of its manifest's (each within the maxima); fields left out
+/// keep the manifest's, `{}` clears every override.
+#[utoipa::path(put, path = "/api/v1/plugins/{name}/limits", request_body = crate::plugin::manifest::LimitOverrides, params(("name" = String, Path)), responses((status = 200, body = PluginInfo), (status = 422, body = super::error::ErrorBody)), tag = "plugins")]
+pub async fn set_limits(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Path(name): Path<String>,
+    ApiJson(o): ApiJson<crate::plugin::manifest::LimitOverrides>,
+) -> Result<ApiJson<PluginInfo>, AppError> {
+    Ok(ApiJson(s.plugins.registry.set_limits(&p, &name, o).await?))
+}
+
 /// Events that failed every delivery attempt to this plugin.
 #[utoipa::path(get, path = "/api/v1/plugins/{name}/dead-letters", params(("name" = String, Path)), responses((status = 200, body = Vec<crate::plugin::dispatch::DeadLetter>)), tag = "plugins")]
 pub async fn dead_letters(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<Vec<crate::plugin::dispatch::DeadLetter>>, AppError> {

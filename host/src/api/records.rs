@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiJson, AppError};
-use crate::access::{Filter, FilterOp, ListQuery, RecordPage, RecordView, WriteOptions};
+use crate::access::{Filter, FilterOp, FilterValue, ListQuery, RecordPage, RecordView, WriteOptions};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -132,7 +132,7 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
                 if q.filters.len() >= 10 {
                     return Err(AppError::bad_request("at most 10 filters"));
                 }
-                q.filters.push(Filter { field: field.to_string(), op, value: v });
+                q.filters.push(Filter { field: field.to_string(), op, value: FilterValue::Text(v) });
             }
         }
     }

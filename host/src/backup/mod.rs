@@ -250,11 +250,39 @@ const TABLES: &[Table] = &[
         ],
     },
     Table { name: "audit_head", order_by: "id", cols: &[("id", Int), ("seq", Int), ("hash", Text)] },
+    // Data-subject holds and erasure receipts (migration 0005).
+    Table {
+        name: "subject_holds",
+        order_by: "id",
+        cols: &[
+            ("id", Text),
+            ("subject_id", Text),
+            ("reason", Text),
+            ("placed_by", Text),
+            ("placed_at", Int),
+            ("released_by", NullText),
+            ("released_at", NullInt),
+        ],
+    },
+    Table {
+        name: "subject_erasures",
+        order_by: "id",
+        cols: &[
+            ("id", Text),
+            ("subject_id", Text),
+            ("erased_by", Text),
+            ("reason", Text),
+            ("erased_at", Int),
+            ("records", Int),
+            ("stored_values", Int),
+            ("index_entries", Int),
+        ],
+    },
     // Plugins (migration 0002): definitions, components, their sealed storage and outbox.
     Table {
         name: "plugins",
         order_by: "name",
-        cols: &[("name", Text), ("state", Text), ("active_version", NullText), ("created_at", Int)],
+        cols: &[("name", Text), ("state", Text), ("active_version", NullText), ("created_at", Int), ("limit_overrides", NullText)],
     },
     Table {
         name: "plugin_versions",
@@ -355,6 +383,8 @@ const CREATED_TABLES: &[&str] = &[
     "api_tokens",
     "blind_index",
     "records",
+    "subject_erasures",
+    "subject_holds",
     "subjects",
     "data_keys",
     "root_keys",

@@ -212,10 +212,57 @@ enum PluginCommand {
         #[arg(long)]
         event: Option<String>,
     },
+    /// Show, or change, the maxima that cap every plugin's limits (install refuses manifests
+    /// asking for more; running plugins are capped from their next call). Unset flags keep
+    /// their current value.
+    Maxima {
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Set one plugin's limits in place of what its manifest asks for (each within the maxima);
+    /// `--clear` goes back to the manifest's.
+    Limits {
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(long, conflicts_with_all = ["memory_mb", "timeout_ms", "host_calls", "storage_bytes"])]
+        clear: bool,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct LimitArgs {
+    /// Linear memory, in MiB.
+    #[arg(long)]
+    memory_mb: Option<u32>,
+    /// Wall-clock deadline of one invocation, in milliseconds.
+    #[arg(long)]
+    timeout_ms: Option<u32>,
+    /// Host calls one invocation may make.
+    #[arg(long)]
+    host_calls: Option<u32>,
+    /// Plugin storage quota, in bytes.
+    #[arg(long)]
+    storage_bytes: Option<u64>,
+}
+
+impl LimitArgs {
+    fn is_empty(&self) -> bool {
+        self.memory_mb.is_none() && self.timeout_ms.is_none() && self.host_calls.is_none() && self.storage_bytes.is_none()
+    }
+}
+
+fn print_maxima(m: &crate::plugin::manifest::LimitMaxima) {
+    println!("plugin limit maxima: memory_mb {} timeout_ms {} host_calls {} storage_bytes {}", m.memory_mb, m.timeout_ms, m.host_calls, m.storage_bytes);
 }
 
 fn print_plugin(info: &crate::plugin::registry::PluginInfo) {
     println!("plugin {} ({}), running version: {}", info.name, info.state, info.active_version.as_deref().unwrap_or("none"));
+    if let Some(l) = &info.limits {
+        let storage = l.storage_bytes.map(|b| format!(" storage_bytes {b}")).unwrap_or_default();
+        let set = if info.limit_overrides.is_empty() { "" } else { " (set by an administrator)" };
+        println!("  limits: memory_mb {} timeout_ms {} host_calls {}{storage}{set}", l.memory_mb, l.timeout_ms, l.host_calls);
+    }
     for v in &info.versions {
         println!("\n  version {} [{}] {}", v.version, v.status, v.code_hash);
         println!("  author:  {}\n  purpose: {}\n  about:   {}", v.author, v.purpose, v.description);
@@ -450,6 +497,30 @@ async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<
                     println!("  {l}");
                 }
             }
+        }
+        PluginCommand::Maxima { limits } => {
+            let mut m = reg.maxima().await?;
+            if !limits.is_empty() {
+                m.memory_mb = limits.memory_mb.unwrap_or(m.memory_mb);
+                m.timeout_ms = limits.timeout_ms.unwrap_or(m.timeout_ms);
+                m.host_calls = limits.host_calls.unwrap_or(m.host_calls);
+                m.storage_bytes = limits.storage_bytes.unwrap_or(m.storage_bytes);
+                m = reg.set_maxima(&admin, m).await?;
+            }
+            print_maxima(&m);
+        }
+        PluginCommand::Limits { name, limits, clear } => {
+            let o = if clear {
+                crate::plugin::manifest::LimitOverrides::default()
+            } else {
+                let mut o = reg.show(&name).await?.limit_overrides;
+                o.memory_mb = limits.memory_mb.or(o.memory_mb);
+                o.timeout_ms = limits.timeout_ms.or(o.timeout_ms);
+                o.host_calls = limits.host_calls.or(o.host_calls);
+                o.storage_bytes = limits.storage_bytes.or(o.storage_bytes);
+                o
+            };
+            print_plugin(&reg.set_limits(&admin, &name, o).await?);
         }
         PluginCommand::Test { .. } => unreachable!("handled above"),
     }

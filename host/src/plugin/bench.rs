@@ -57,6 +57,7 @@ impl DispatchBench {
             granted: Default::default(),
             storage_quota: None,
             handed: Default::default(),
+            handed_subjects: Default::default(),
             host_calls: 0,
             max_host_calls: u32::MAX,
             touched: Default::default(),

@@ -37,7 +37,7 @@ impl PluginEngine {
         pool.total_core_instances(1024);
         pool.total_memories(128);
         pool.total_tables(128);
-        pool.max_memory_size(64 << 20);
+        pool.max_memory_size((super::manifest::ENGINE_LIMITS.memory_mb as usize) << 20);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| PluginError::Runtime(format!("cannot create the engine: {e}")))?;
         let mut linker = Linker::new(&engine);

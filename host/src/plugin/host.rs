@@ -6,7 +6,7 @@
 //! functions bound their own work, since an epoch deadline does not interrupt host code.
 
 use super::PluginError;
-use crate::access::{AccessError, Action, Effective, Filter as GateFilter, FilterOp as GateOp, Gate, Invocation, ListQuery, Principal, RecordView, WriteOptions};
+use crate::access::{AccessError, Action, Effective, Filter as GateFilter, FilterOp as GateOp, FilterValue, Gate, Identifier as GateIdentifier, Invocation, ListQuery, Principal, RecordView, WriteOptions};
 use crate::audit::{Event, Outcome};
 use std::collections::{BTreeSet, HashSet};
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
@@ -22,6 +22,8 @@ wasmtime::component::bindgen!({
 
 pub use capcrm::plugin::types::{Error as WitError, FieldValue, RecordData};
 use capcrm::plugin::records::{Filter, FilterOp, Page};
+use capcrm::plugin::storage::KeyPage;
+use capcrm::plugin::subjects::{ErasureReceipt, Hold, Identifier, RecordPage as SubjectRecordPage, RecordRef, StoredPage, StoredValue, SubjectMatch};
 
 /// Largest value (a field, a storage value, a message) a plugin may pass in one call.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
@@ -44,6 +46,8 @@ pub struct PluginState {
     pub(crate) storage_quota: Option<u64>,
     /// Record ids handed to the plugin in this invocation (event, query results, creations).
     pub(crate) handed: HashSet<String>,
+    /// Subject ids handed to the plugin in this invocation (found, or of a handed record).
+    pub(crate) handed_subjects: HashSet<String>,
     pub(crate) host_calls: u32,
     pub(crate) max_host_calls: u32,
     /// (object, field) pairs that crossed the boundary, for the test harness and the preview.
@@ -88,6 +92,12 @@ impl PluginState {
         Ok(())
     }
 
+    /// [`PluginState::charge`] for host functions that cannot return an error value: past the cap
+    /// they trap, so a plugin looping on them is stopped by the cap, not only by its deadline.
+    fn charge_or_trap(&mut self) -> wasmtime::Result<()> {
+        self.charge().map_err(|_| wasmtime::Error::msg(format!("host-call limit exceeded: more than {} host calls in one invocation", self.max_host_calls)))
+    }
+
     fn deny(&mut self, what: String) -> WitError {
         self.denials.push(what.clone());
         self.log.push(format!("denied        {what}"));
@@ -103,6 +113,9 @@ impl PluginState {
 
     fn data(&mut self, v: RecordView) -> Result<RecordData, WitError> {
         self.handed.insert(v.id.clone());
+        if let Some(s) = &v.subject_id {
+            self.handed_subjects.insert(s.clone());
+        }
         let mut fields = Vec::with_capacity(v.fields.len());
         for (name, value) in v.fields {
             self.touched.insert((v.object.clone(), name.clone()));
@@ -170,6 +183,7 @@ impl capcrm::plugin::records::HostCollection for PluginState {
     }
 
     async fn granted_fields(&mut self, c: Resource<Collection>) -> wasmtime::Result<Vec<String>> {
+        self.charge_or_trap()?;
         let object = self.object_of(&c)?;
         Ok(self
             .principal
@@ -205,24 +219,25 @@ impl capcrm::plugin::records::HostCollection for PluginState {
         if filters.len() > 10 || filters.iter().any(|f| f.value.len() > 4096) {
             return Ok(Err(WitError::InvalidInput("at most 10 filters of at most 4096 bytes".into())));
         }
-        let q = ListQuery {
-            filters: filters
-                .into_iter()
-                .map(|f| GateFilter {
-                    field: f.field,
-                    op: match f.op {
-                        FilterOp::Eq => GateOp::Eq,
-                        FilterOp::Gt => GateOp::Gt,
-                        FilterOp::Gte => GateOp::Gte,
-                        FilterOp::Lt => GateOp::Lt,
-                        FilterOp::Lte => GateOp::Lte,
-                    },
-                    value: f.value,
-                })
-                .collect(),
-            after,
-            limit: limit.clamp(1, 200) as usize,
-        };
+        let mut gate_filters = Vec::with_capacity(filters.len());
+        for f in filters {
+            // Filter values are JSON of the field's type, like field values.
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&f.value) else {
+                return Ok(Err(WitError::InvalidInput(format!("the filter value for `{}` is not JSON", f.field.chars().take(60).collect::<String>()))));
+            };
+            gate_filters.push(GateFilter {
+                field: f.field,
+                op: match f.op {
+                    FilterOp::Eq => GateOp::Eq,
+                    FilterOp::Gt => GateOp::Gt,
+                    FilterOp::Gte => GateOp::Gte,
+                    FilterOp::Lt => GateOp::Lt,
+                    FilterOp::Lte => GateOp::Lte,
+                },
+                value: FilterValue::Json(value),
+            });
+        }
+        let q = ListQuery { filters: gate_filters, after, limit: limit.clamp(1, 200) as usize };
         let r = self.records().list(&object, &q).await.map_err(to_wit);
         Ok(match r {
             Ok(page) => {
@@ -343,13 +358,19 @@ impl capcrm::plugin::storage::Host for PluginState {
         Ok(self.gate.plugin_storage_delete(&self.invocation, &self.plugin, &key).await.map(|_| ()).map_err(to_wit))
     }
 
-    async fn list_keys(&mut self, prefix: String, limit: u32) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+    async fn list_keys(&mut self, prefix: String, after: Option<String>, limit: u32) -> wasmtime::Result<Result<KeyPage, WitError>> {
         if let Err(e) = self.charge().and_then(|_| self.storage_granted()) {
             return Ok(Err(e));
         }
-        let r = self.gate.plugin_storage_keys(&self.invocation, &self.plugin, &prefix, limit).await.map_err(to_wit);
-        self.log.push(format!("storage list  {prefix} ({} keys)", r.as_ref().map(|k| k.len()).unwrap_or(0)));
-        Ok(r)
+        if prefix.len() > 512 || after.as_ref().is_some_and(|a| a.len() > 512) {
+            return Ok(Err(WitError::InvalidInput("keys and prefixes are at most 512 bytes".into())));
+        }
+        let r = self.gate.plugin_storage_keys(&self.invocation, &self.plugin, &prefix, after.as_deref(), limit).await.map_err(to_wit);
+        self.log.push(format!("storage list  {prefix} ({} keys)", r.as_ref().map(|k| k.0.len()).unwrap_or(0)));
+        Ok(r.map(|(keys, more)| {
+            let next = if more { keys.last().cloned() } else { None };
+            KeyPage { keys, next }
+        }))
     }
 }
 
@@ -394,9 +415,7 @@ impl capcrm::plugin::notify::Host for PluginState {
 
 impl capcrm::plugin::host::Host for PluginState {
     async fn log(&mut self, level: capcrm::plugin::host::Level, message: String) -> wasmtime::Result<()> {
-        if self.charge().is_err() {
-            return Ok(());
-        }
+        self.charge_or_trap()?;
         // Plugin text may hold the values the plugin was granted, so it never reaches the host's
         // log: the log records that the plugin wrote a line; the text is kept with the
         // invocation's trace, which only `capcrm plugin test` (an author's tool) prints.
@@ -424,7 +443,145 @@ impl capcrm::plugin::host::Host for PluginState {
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {
-        let _ = self.charge();
+        self.charge_or_trap()?;
         Ok(crate::store::now_micros() as u64)
+    }
+}
+
+impl PluginState {
+    /// A subject id must have been handed to the plugin in this invocation.
+    async fn check_subject(&mut self, subject: &str) -> Result<(), WitError> {
+        if self.handed_subjects.contains(&subject.to_ascii_lowercase()) {
+            return Ok(());
+        }
+        self.record_denial_event("subject", "a subject that was not handed to the plugin".into()).await;
+        Err(self.deny("subject was not handed to this plugin in this invocation".into()))
+    }
+
+    /// The common prologue of subject calls: the host-call cap and the handed check.
+    async fn subject_call(&mut self, subject: &str) -> Result<(), WitError> {
+        self.charge()?;
+        self.check_subject(subject).await
+    }
+
+    fn finish<T>(&mut self, r: Result<T, AccessError>) -> Result<T, WitError> {
+        r.map_err(|e| {
+            let e = to_wit(e);
+            self.note_error(&e);
+            e
+        })
+    }
+}
+
+impl capcrm::plugin::subjects::Host for PluginState {
+    async fn find(&mut self, who: Identifier) -> wasmtime::Result<Result<Vec<SubjectMatch>, WitError>> {
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        let (label, who) = match who {
+            Identifier::Email(v) => ("email", GateIdentifier::Email(v)),
+            Identifier::Phone(v) => ("phone", GateIdentifier::Phone(v)),
+            Identifier::Field((f, v)) => ("field", GateIdentifier::Field(f, v)),
+        };
+        let r = self.records().find_subjects(&who).await;
+        let r = self.finish(r);
+        Ok(r.map(|found| {
+            self.log.push(format!("subject find  by {label} ({} found)", found.len()));
+            found
+                .into_iter()
+                .map(|m| {
+                    self.handed_subjects.insert(m.subject.clone());
+                    let records = m
+                        .records
+                        .into_iter()
+                        .map(|(object, id)| {
+                            self.handed.insert(id.clone());
+                            RecordRef { object, id }
+                        })
+                        .collect();
+                    SubjectMatch { subject: m.subject, records }
+                })
+                .collect()
+        }))
+    }
+
+    async fn export_records(&mut self, subject: String, after: Option<String>, limit: u32) -> wasmtime::Result<Result<SubjectRecordPage, WitError>> {
+        if let Err(e) = self.subject_call(&subject).await {
+            return Ok(Err(e));
+        }
+        let r = self.records().export_subject_records(&subject, after.as_deref(), limit as usize).await;
+        let page = match self.finish(r) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut records = Vec::with_capacity(page.records.len());
+        for v in page.records {
+            self.log.push(format!("export        {}/{} ({} fields)", v.object, v.id, v.fields.len()));
+            match self.data(v) {
+                Ok(d) => records.push(d),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(SubjectRecordPage { records, next: page.next }))
+    }
+
+    async fn export_stored(&mut self, subject: String, after: Option<String>, limit: u32) -> wasmtime::Result<Result<StoredPage, WitError>> {
+        if let Err(e) = self.subject_call(&subject).await {
+            return Ok(Err(e));
+        }
+        let r = self.records().export_subject_stored(&subject, after.as_deref(), limit as usize).await;
+        Ok(self.finish(r).map(|p| {
+            self.log.push(format!("export        stored values ({})", p.values.len()));
+            StoredPage {
+                values: p.values.into_iter().map(|v| StoredValue { plugin: v.plugin, key: v.key, value: v.value }).collect(),
+                next: p.next,
+            }
+        }))
+    }
+
+    async fn erase(&mut self, subject: String, reason: String) -> wasmtime::Result<Result<ErasureReceipt, WitError>> {
+        if let Err(e) = self.subject_call(&subject).await {
+            return Ok(Err(e));
+        }
+        let r = self.records().erase_subject(&subject, &reason).await;
+        Ok(self.finish(r).map(|r| {
+            self.log.push(format!("erase         subject ({} records)", r.records));
+            ErasureReceipt {
+                id: r.id,
+                subject: r.subject,
+                erased_at: r.erased_at as u64,
+                records: r.records as u32,
+                stored_values: r.stored_values as u32,
+                index_entries: r.index_entries as u32,
+            }
+        }))
+    }
+
+    async fn place_hold(&mut self, subject: String, reason: String) -> wasmtime::Result<Result<String, WitError>> {
+        if let Err(e) = self.subject_call(&subject).await {
+            return Ok(Err(e));
+        }
+        let r = self.records().place_hold(&subject, &reason).await;
+        self.log.push("hold          placed".into());
+        Ok(self.finish(r))
+    }
+
+    async fn release_hold(&mut self, subject: String, hold_id: String) -> wasmtime::Result<Result<(), WitError>> {
+        if let Err(e) = self.subject_call(&subject).await {
+            return Ok(Err(e));
+        }
+        let r = self.records().release_hold(&subject, &hold_id).await;
+        self.log.push("hold          released".into());
+        Ok(self.finish(r))
+    }
+
+    async fn holds(&mut self, subject: String) -> wasmtime::Result<Result<Vec<Hold>, WitError>> {
+        if let Err(e) = self.subject_call(&subject).await {
+            return Ok(Err(e));
+        }
+        let r = self.records().subject_holds(&subject).await;
+        Ok(self.finish(r).map(|hs| {
+            hs.into_iter().map(|h| Hold { id: h.id, reason: h.reason, placed_by: h.placed_by, placed_at: h.placed_at as u64 }).collect()
+        }))
     }
 }

@@ -3,9 +3,10 @@
 //! A capability is a short string, the unit of approval and of `--deny`:
 //! `read:contact.first_name`, `masked:contact.email`, `write:contact.tags`, `create:contact`,
 //! `delete:contact`, `event:record.created:contact`, `route:GET /hello`, `schedule:nightly`,
-//! `notify:email`, `storage`. Grants are allow-lists: what is not named is not reachable.
+//! `notify:email`, `storage`, `subject:find` (also `export`, `erase`, `hold`). Grants are
+//! allow-lists: what is not named is not reachable.
 
-use crate::access::{FieldAccess, PluginGrant};
+use crate::access::{FieldAccess, PluginGrant, SubjectOp};
 use crate::model::{Schema, is_valid_identifier};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,8 +20,11 @@ pub enum ManifestError {
     Invalid(String),
 }
 
-/// Upper bounds an administrator allows any plugin to ask for.
-#[derive(Debug, Clone, Copy)]
+/// Upper bounds an administrator allows any plugin to ask for (or be given by an override). Kept
+/// in the database, so every node enforces the same ones; an invocation runs with its plugin's
+/// limits capped by the maxima in force when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LimitMaxima {
     pub memory_mb: u32,
     pub timeout_ms: u32,
@@ -31,6 +35,89 @@ pub struct LimitMaxima {
 impl Default for LimitMaxima {
     fn default() -> Self {
         LimitMaxima { memory_mb: 64, timeout_ms: 5_000, host_calls: 10_000, storage_bytes: 64 << 20 }
+    }
+}
+
+/// What the engine itself can hold: maxima above these are refused (the pooling allocator
+/// reserves `ENGINE_MAX_MEMORY_MB` per memory slot).
+pub const ENGINE_LIMITS: LimitMaxima = LimitMaxima { memory_mb: 64, timeout_ms: 60_000, host_calls: 1_000_000, storage_bytes: 1 << 30 };
+
+impl LimitMaxima {
+    /// Each maximum must be at least 1 and within what the engine can hold.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let e = ENGINE_LIMITS;
+        let checks = [
+            ("memory_mb", u64::from(self.memory_mb), u64::from(e.memory_mb)),
+            ("timeout_ms", u64::from(self.timeout_ms), u64::from(e.timeout_ms)),
+            ("host_calls", u64::from(self.host_calls), u64::from(e.host_calls)),
+            ("storage_bytes", self.storage_bytes, e.storage_bytes),
+        ];
+        for (name, v, max) in checks {
+            if v == 0 || v > max {
+                return Err(ManifestError::Invalid(format!("maximum {name} must be 1 to {max}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Limits an administrator set for one plugin, replacing what its manifest asks for (each within
+/// the maxima). Unset ones keep the manifest's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub memory_mb: Option<u32>,
+    pub timeout_ms: Option<u32>,
+    pub host_calls: Option<u32>,
+    pub storage_bytes: Option<u64>,
+}
+
+impl LimitOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == LimitOverrides::default()
+    }
+
+    /// Each override must be at least 1 and within the maxima.
+    pub fn validate(&self, maxima: &LimitMaxima) -> Result<(), ManifestError> {
+        let checks = [
+            ("memory_mb", self.memory_mb.map(u64::from), u64::from(maxima.memory_mb)),
+            ("timeout_ms", self.timeout_ms.map(u64::from), u64::from(maxima.timeout_ms)),
+            ("host_calls", self.host_calls.map(u64::from), u64::from(maxima.host_calls)),
+            ("storage_bytes", self.storage_bytes, maxima.storage_bytes),
+        ];
+        for (name, v, max) in checks {
+            if let Some(v) = v {
+                if v == 0 || v > max {
+                    return Err(ManifestError::Invalid(format!("{name} must be 1 to {max} (the administrator's maximum)")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The limits an invocation actually runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct EffectiveLimits {
+    pub memory_mb: u32,
+    pub timeout_ms: u32,
+    pub host_calls: u32,
+    /// None when the plugin has no storage.
+    pub storage_bytes: Option<u64>,
+}
+
+/// The manifest's limits, replaced by the administrator's overrides, capped by the maxima: the
+/// one place that decides what an invocation may use.
+pub fn effective_limits(manifest: &Manifest, overrides: &LimitOverrides, maxima: &LimitMaxima) -> EffectiveLimits {
+    let asked = manifest.limits();
+    EffectiveLimits {
+        memory_mb: overrides.memory_mb.unwrap_or(asked.memory_mb).clamp(1, maxima.memory_mb),
+        timeout_ms: overrides.timeout_ms.unwrap_or(asked.timeout_ms).clamp(1, maxima.timeout_ms),
+        host_calls: overrides.host_calls.unwrap_or(asked.host_calls).clamp(1, maxima.host_calls),
+        storage_bytes: manifest
+            .storage
+            .as_ref()
+            .map(|st| overrides.storage_bytes.unwrap_or(st.quota_bytes).min(maxima.storage_bytes)),
     }
 }
 
@@ -98,6 +185,9 @@ pub struct Manifest {
     pub notifications: Vec<String>,
     #[serde(default)]
     pub storage: Option<StorageRequest>,
+    /// Operations on data subjects: `find`, `export`, `erase`, `hold`.
+    #[serde(default)]
+    pub subjects: Vec<String>,
     #[serde(default)]
     pub limits: Option<Limits>,
 }
@@ -181,6 +271,12 @@ impl Manifest {
                 return bad(format!("notification channel `{n}` is not supported (email is)"));
             }
         }
+        for op in &self.subjects {
+            if SubjectOp::parse(op).is_none() {
+                let all: Vec<&str> = SubjectOp::ALL.iter().map(|o| o.name()).collect();
+                return bad(format!("subject operation `{op}` is not one of {}", all.join(", ")));
+            }
+        }
         let l = self.limits();
         if l.memory_mb == 0 || l.memory_mb > maxima.memory_mb {
             return bad(format!("limits.memory_mb must be 1 to {}", maxima.memory_mb));
@@ -226,6 +322,7 @@ impl Manifest {
         if self.storage.is_some() {
             caps.insert("storage".into());
         }
+        caps.extend(self.subjects.iter().map(|o| format!("subject:{o}")));
         caps
     }
 }
@@ -245,6 +342,10 @@ pub fn grant_of(plugin: &str, caps: &BTreeSet<String>) -> Arc<PluginGrant> {
             }
             "delete" => {
                 g.delete.insert(rest.to_string());
+                continue;
+            }
+            "subject" => {
+                g.subjects.extend(SubjectOp::parse(rest));
                 continue;
             }
             _ => continue,
@@ -274,6 +375,7 @@ description = "Greets."
 purpose = "Welcome notes"
 events = ["record.created:contact"]
 routes = ["GET /hello"]
+subjects = ["find"]
 [access.contact]
 read = ["first_name"]
 masked = ["email"]
@@ -288,9 +390,13 @@ quota_bytes = 1000
         let caps = m.capabilities();
         assert!(caps.contains("read:contact.first_name") && caps.contains("masked:contact.email"));
         assert!(caps.contains("event:record.created:contact") && caps.contains("route:GET /hello") && caps.contains("storage"));
+        assert!(caps.contains("subject:find") && !caps.contains("subject:erase"));
         let g = grant_of("hello@0.1.0", &caps);
         assert_eq!(g.fields.get(&("contact".into(), "email".into())), Some(&FieldAccess::Masked));
         assert!(g.create.is_empty());
+        assert_eq!(g.subjects.iter().copied().collect::<Vec<_>>(), vec![SubjectOp::Find]);
+        let m = Manifest::parse(&HELLO.replace("[\"find\"]", "[\"shred_everything\"]")).unwrap();
+        assert!(m.validate(&Schema::builtin(), &LimitMaxima::default()).unwrap_err().to_string().contains("shred_everything"));
     }
 
     #[test]
@@ -310,6 +416,32 @@ quota_bytes = 1000
         }
         let m = Manifest::parse(&HELLO.replace("GET /hello", "POST /form public")).unwrap();
         assert!(m.validate(&s, &max).is_ok());
+    }
+
+    #[test]
+    fn limits_are_overridden_then_capped_by_the_maxima() {
+        let m = Manifest::parse(&format!("{HELLO}\n[limits]\nmemory_mb = 32\ntimeout_ms = 2000\nhost_calls = 500")).unwrap();
+        let max = LimitMaxima::default();
+        let none = LimitOverrides::default();
+        assert_eq!(
+            effective_limits(&m, &none, &max),
+            EffectiveLimits { memory_mb: 32, timeout_ms: 2000, host_calls: 500, storage_bytes: Some(1000) }
+        );
+        let o = LimitOverrides { timeout_ms: Some(50), storage_bytes: Some(10), ..Default::default() };
+        let e = effective_limits(&m, &o, &max);
+        assert_eq!((e.timeout_ms, e.storage_bytes, e.memory_mb), (50, Some(10), 32));
+        // Maxima lowered after install still bind the running plugin.
+        let low = LimitMaxima { memory_mb: 8, timeout_ms: 100, host_calls: 20, storage_bytes: 5 };
+        assert_eq!(
+            effective_limits(&m, &none, &low),
+            EffectiveLimits { memory_mb: 8, timeout_ms: 100, host_calls: 20, storage_bytes: Some(5) }
+        );
+        assert!(LimitOverrides { timeout_ms: Some(101), ..Default::default() }.validate(&low).is_err());
+        assert!(LimitOverrides { host_calls: Some(0), ..Default::default() }.validate(&low).is_err());
+        assert!(o.validate(&max).is_ok());
+        assert!(LimitMaxima { memory_mb: 65, ..max }.validate().is_err(), "above what the engine reserves");
+        assert!(LimitMaxima { timeout_ms: 0, ..max }.validate().is_err());
+        assert!(max.validate().is_ok());
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl PluginRuntime {
     /// Validates a manifest and a component (compiles it, checks its imports) and installs it.
     pub async fn install(&self, p: &Principal, component: &[u8], manifest_text: &str) -> Result<registry::PluginInfo, PluginError> {
         let manifest = Manifest::parse(manifest_text)?;
-        manifest.validate(&self.gate.schema(), &self.registry.maxima)?;
+        manifest.validate(&self.gate.schema(), &self.registry.maxima().await?)?;
         let hash = registry::code_hash(component);
         let compiled = self.engine.compile(component, &hash)?;
         self.engine.check_imports(&compiled)?;
@@ -216,7 +216,7 @@ impl PluginRuntime {
     ) -> Result<(Result<T, PluginError>, Trace), PluginError> {
         let pre = self.load(active).await?;
         let principal = Self::principal(active, acting);
-        let limits = active.manifest.limits();
+        let limits = active.limits();
         let invocation = self.gate.begin_invocation().await?;
         let state = PluginState {
             wasi: wasmtime_wasi::WasiCtx::builder().build(),
@@ -234,8 +234,9 @@ impl PluginRuntime {
             invocation: invocation.clone(),
             plugin: active.name.clone(),
             granted: active.granted.clone(),
-            storage_quota: active.manifest.storage.as_ref().map(|s| s.quota_bytes),
+            storage_quota: limits.storage_bytes,
             handed: handed.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            handed_subjects: Default::default(),
             host_calls: 0,
             max_host_calls: limits.host_calls,
             touched: Default::default(),
@@ -457,6 +458,9 @@ fn classify(e: &wasmtime::Error) -> String {
         };
     }
     let text = format!("{e:#}");
+    if let Some(limit) = text.lines().find(|l| l.contains("host-call limit exceeded")) {
+        return limit.trim().chars().take(200).collect();
+    }
     if text.contains("growing memory") || text.contains("memory") && text.contains("limit") {
         return "memory limit exceeded".into();
     }

@@ -5,7 +5,7 @@
 //! grant; one that asks for more waits for an administrator while the approved version keeps running.
 
 use super::PluginError;
-use super::manifest::{LimitMaxima, Manifest, diff};
+use super::manifest::{EffectiveLimits, LimitMaxima, LimitOverrides, Manifest, diff, effective_limits};
 use crate::access::{Action, Effective, Gate, Principal};
 use crate::audit::{Event, Outcome};
 use crate::store::now_micros;
@@ -42,6 +42,11 @@ pub struct PluginInfo {
     pub state: String,
     /// The version that runs, if any was approved.
     pub active_version: Option<String>,
+    /// Limits an administrator set in place of the manifest's.
+    pub limit_overrides: LimitOverrides,
+    /// What the running version's invocations get: its manifest's limits, overridden, capped by
+    /// the maxima.
+    pub limits: Option<EffectiveLimits>,
     pub versions: Vec<VersionInfo>,
 }
 
@@ -56,9 +61,18 @@ pub struct ActivePlugin {
     pub component: Option<Vec<u8>>,
     pub manifest: Manifest,
     pub granted: BTreeSet<String>,
+    /// The administrator's overrides of the manifest's limits.
+    pub overrides: LimitOverrides,
+    /// The maxima in force when this was read.
+    pub maxima: LimitMaxima,
 }
 
 impl ActivePlugin {
+    /// What an invocation of this version may use.
+    pub fn limits(&self) -> EffectiveLimits {
+        effective_limits(&self.manifest, &self.overrides, &self.maxima)
+    }
+
     /// How the plugin appears as an actor in the audit trail.
     pub fn actor_name(&self) -> String {
         format!("{}@{} ({})", self.name, self.version, &self.code_hash[..19.min(self.code_hash.len())])
@@ -73,15 +87,76 @@ fn caps_from(text: Option<String>) -> BTreeSet<String> {
     text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
+/// Where the maxima live in `meta`.
+const MAXIMA_KEY: &str = "plugin.limit_maxima";
+
+/// The maxima as stored (absent: the defaults). A row that does not parse falls back to the
+/// defaults rather than lifting every limit.
+fn maxima_from(text: Option<String>) -> LimitMaxima {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+fn overrides_from(text: Option<String>) -> LimitOverrides {
+    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+/// A scalar subquery for the maxima, so the hot path reads them in the same statement as the plugin.
+const MAXIMA_SQL: &str = "(SELECT value FROM meta WHERE key = 'plugin.limit_maxima')";
+
 #[derive(Clone)]
 pub struct Registry {
     pub(crate) gate: Gate,
-    pub(crate) maxima: LimitMaxima,
 }
 
 impl Registry {
     pub fn new(gate: Gate) -> Self {
-        Registry { gate, maxima: LimitMaxima::default() }
+        Registry { gate }
+    }
+
+    /// The limit maxima in force.
+    pub async fn maxima(&self) -> Result<LimitMaxima, PluginError> {
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(MAXIMA_KEY)
+            .fetch_optional(self.gate.db().reader())
+            .await?;
+        Ok(maxima_from(v))
+    }
+
+    /// Sets the maxima every plugin's limits are capped by, on every node from its next call.
+    /// Plugins already installed keep running, with their limits capped.
+    pub async fn set_maxima(&self, p: &Principal, m: LimitMaxima) -> Result<LimitMaxima, PluginError> {
+        self.require_admin(p, "plugin.maxima", "(all)").await?;
+        m.validate()?;
+        let mut tx = self.gate.db().begin_write().await?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(MAXIMA_KEY)
+            .bind(serde_json::to_string(&m).expect("serialises"))
+            .execute(&mut *tx)
+            .await?;
+        let detail = format!("memory_mb {} timeout_ms {} host_calls {} storage_bytes {}", m.memory_mb, m.timeout_ms, m.host_calls, m.storage_bytes);
+        self.audit(&mut tx, p, "plugin.maxima", detail).await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    /// Sets (or, with all fields unset, clears) one plugin's limits in place of its manifest's.
+    pub async fn set_limits(&self, p: &Principal, name: &str, o: LimitOverrides) -> Result<PluginInfo, PluginError> {
+        self.require_admin(p, "plugin.limits", name).await?;
+        o.validate(&self.maxima().await?)?;
+        let mut tx = self.gate.db().begin_write().await?;
+        let value = (!o.is_empty()).then(|| serde_json::to_string(&o).expect("serialises"));
+        let n = sqlx::query("UPDATE plugins SET limit_overrides = $1 WHERE name = $2")
+            .bind(value.clone())
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(PluginError::NotFound(format!("no plugin named `{name}`")));
+        }
+        self.audit(&mut tx, p, "plugin.limits", format!("{name}: {}", value.as_deref().unwrap_or("manifest limits"))).await?;
+        tx.commit().await?;
+        self.show(name).await
     }
 
     async fn require_admin(&self, p: &Principal, action: &str, name: &str) -> Result<(), PluginError> {
@@ -183,13 +258,16 @@ impl Registry {
     /// Everything about a plugin, including what each version asks for and adds.
     pub async fn show(&self, name: &str) -> Result<PluginInfo, PluginError> {
         let db = self.gate.db();
-        let row = sqlx::query("SELECT state, active_version FROM plugins WHERE name = $1")
+        let row = sqlx::query(&format!("SELECT state, active_version, limit_overrides, {MAXIMA_SQL} FROM plugins WHERE name = $1"))
             .bind(name.to_string())
             .fetch_optional(db.reader())
             .await?
             .ok_or_else(|| PluginError::NotFound(format!("no plugin named `{name}`")))?;
         let state: String = row.try_get(0)?;
         let active_version: Option<String> = row.try_get(1)?;
+        let limit_overrides = overrides_from(row.try_get(2)?);
+        let maxima = maxima_from(row.try_get(3)?);
+        let mut limits = None;
         let rows = sqlx::query(
             "SELECT version, status, code_hash, manifest, granted, approved_by FROM plugin_versions WHERE name = $1 ORDER BY installed_at",
         )
@@ -207,6 +285,9 @@ impl Registry {
         for r in rows {
             let manifest_text: String = r.try_get(3)?;
             let m = Manifest::parse(&manifest_text)?;
+            if active_version.as_deref() == Some(r.try_get::<String, _>(0)?.as_str()) {
+                limits = Some(effective_limits(&m, &limit_overrides, &maxima));
+            }
             let requested = m.capabilities();
             let granted = caps_from(r.try_get(4)?);
             let (adds, drops) = diff(&active_grant, &requested);
@@ -224,7 +305,7 @@ impl Registry {
                 description: m.description,
             });
         }
-        Ok(PluginInfo { name: name.to_string(), state, active_version, versions })
+        Ok(PluginInfo { name: name.to_string(), state, active_version, limit_overrides, limits, versions })
     }
 
     pub async fn list(&self) -> Result<Vec<PluginInfo>, PluginError> {
@@ -348,14 +429,18 @@ impl Registry {
     /// One version (the newest pending one by default), whatever its status, for previews.
     pub async fn version(&self, name: &str, version: Option<&str>) -> Result<ActivePlugin, PluginError> {
         let row = match version {
-            Some(v) => sqlx::query("SELECT version, code_hash, component, manifest, granted FROM plugin_versions WHERE name = $1 AND version = $2")
+            Some(v) => sqlx::query(&format!(
+                "SELECT v.version, v.code_hash, v.component, v.manifest, v.granted, p.limit_overrides, {MAXIMA_SQL} \
+                 FROM plugin_versions v JOIN plugins p ON p.name = v.name WHERE v.name = $1 AND v.version = $2"
+            ))
                 .bind(name.to_string())
                 .bind(v.to_string())
                 .fetch_optional(self.gate.db().reader())
                 .await?,
-            None => sqlx::query(
-                "SELECT version, code_hash, component, manifest, granted FROM plugin_versions WHERE name = $1 AND status = 'pending' ORDER BY installed_at DESC LIMIT 1",
-            )
+            None => sqlx::query(&format!(
+                "SELECT v.version, v.code_hash, v.component, v.manifest, v.granted, p.limit_overrides, {MAXIMA_SQL} \
+                 FROM plugin_versions v JOIN plugins p ON p.name = v.name WHERE v.name = $1 AND v.status = 'pending' ORDER BY v.installed_at DESC LIMIT 1"
+            ))
             .bind(name.to_string())
             .fetch_optional(self.gate.db().reader())
             .await?,
@@ -368,16 +453,18 @@ impl Registry {
             component: Some(row.try_get(2)?),
             manifest: Manifest::parse(&row.try_get::<String, _>(3)?)?,
             granted: caps_from(row.try_get(4)?),
+            overrides: overrides_from(row.try_get(5)?),
+            maxima: maxima_from(row.try_get(6)?),
         })
     }
 
     /// The approved, enabled version that runs, if any.
     pub async fn active(&self, name: &str) -> Result<Option<ActivePlugin>, PluginError> {
-        let row = sqlx::query(
-            "SELECT v.version, v.code_hash, NULL, v.manifest, v.granted FROM plugins p \
+        let row = sqlx::query(&format!(
+            "SELECT v.version, v.code_hash, NULL, v.manifest, v.granted, p.limit_overrides, {MAXIMA_SQL} FROM plugins p \
              JOIN plugin_versions v ON v.name = p.name AND v.version = p.active_version \
-             WHERE p.name = $1 AND p.state = 'enabled' AND v.status = 'approved'",
-        )
+             WHERE p.name = $1 AND p.state = 'enabled' AND v.status = 'approved'"
+        ))
         .bind(name.to_string())
         .fetch_optional(self.gate.db().reader())
         .await?;
@@ -389,6 +476,8 @@ impl Registry {
             component: None,
             manifest: Manifest::parse(&r.try_get::<String, _>(3)?)?,
             granted: caps_from(r.try_get(4)?),
+            overrides: overrides_from(r.try_get(5)?),
+            maxima: maxima_from(r.try_get(6)?),
         }))
     }
 }

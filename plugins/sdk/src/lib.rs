@@ -9,6 +9,8 @@
 //! - [`Collection`]: records of one object, e.g. `Collection::open("contact")?`; [`Record`] reads
 //!   fields ([`Record::text`], [`Record::json`]); [`Fields`] builds changes.
 //! - [`storage`]: the plugin's own key-value data ([`storage::put_json`], [`storage::get_json`]).
+//! - [`subjects`]: people as a whole: [`subjects::find_by_email`], [`subjects::export_records`],
+//!   [`subjects::erase`], holds.
 //! - [`log`] (`log::info!` and friends), [`audit_note`], [`now`], [`notify::send_email`].
 //! - [`Error`] is the contract's error variant; [`Result`] defaults to it.
 //!
@@ -83,6 +85,7 @@ pub mod notify;
 mod plugin;
 mod records;
 pub mod storage;
+pub mod subjects;
 
 /// The raw bindings generated from `wit/plugin.wit`. Prefer the wrappers at the crate root; these
 /// are public because [`capcrm_plugin!`] expands to code that names them.

@@ -70,7 +70,7 @@ impl Collection {
 
     /// Records whose `field` equals `value` (first page): `coll.find_eq("email", "a@b.example")`.
     /// Works on encrypted fields too, through their blind index.
-    pub fn find_eq(&self, field: &str, value: impl ToString) -> Result<Vec<Record>> {
+    pub fn find_eq(&self, field: &str, value: impl Serialize) -> Result<Vec<Record>> {
         self.find(&[Filter::eq(field, value)])
     }
 
@@ -103,36 +103,39 @@ impl Collection {
 
 impl Filter {
     /// `field` equals `value`.
-    pub fn eq(field: &str, value: impl ToString) -> Self {
+    pub fn eq(field: &str, value: impl Serialize) -> Self {
         Self::new(field, FilterOp::Eq, value)
     }
 
     /// `field` is greater than `value`.
-    pub fn gt(field: &str, value: impl ToString) -> Self {
+    pub fn gt(field: &str, value: impl Serialize) -> Self {
         Self::new(field, FilterOp::Gt, value)
     }
 
     /// `field` is greater than or equal to `value`.
-    pub fn gte(field: &str, value: impl ToString) -> Self {
+    pub fn gte(field: &str, value: impl Serialize) -> Self {
         Self::new(field, FilterOp::Gte, value)
     }
 
     /// `field` is less than `value`.
-    pub fn lt(field: &str, value: impl ToString) -> Self {
+    pub fn lt(field: &str, value: impl Serialize) -> Self {
         Self::new(field, FilterOp::Lt, value)
     }
 
     /// `field` is less than or equal to `value`.
-    pub fn lte(field: &str, value: impl ToString) -> Self {
+    pub fn lte(field: &str, value: impl Serialize) -> Self {
         Self::new(field, FilterOp::Lte, value)
     }
 
-    /// A condition on `field`; `value` is compared as text.
-    pub fn new(field: &str, op: FilterOp, value: impl ToString) -> Self {
+    /// A condition on `field`; `value` is sent as JSON and must have the field's type
+    /// (`Filter::gte("amount", 1000)`, `Filter::eq("email", "a@b.example")`), else the host
+    /// answers [`Error::InvalidInput`]. A value that does not serialise becomes `null`, which the
+    /// host refuses the same way.
+    pub fn new(field: &str, op: FilterOp, value: impl Serialize) -> Self {
         Filter {
             field: field.to_owned(),
             op,
-            value: value.to_string(),
+            value: serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned()),
         }
     }
 }
@@ -277,7 +280,15 @@ mod tests {
                 })
                 .collect(),
             masked: masked.iter().map(|m| (*m).into()).collect(),
+            subject: None,
         }
+    }
+
+    #[test]
+    fn filters_carry_json_of_the_value() {
+        assert_eq!(Filter::eq("email", "a@b.example").value, "\"a@b.example\"");
+        assert_eq!(Filter::gte("amount", 1000).value, "1000");
+        assert_eq!(Filter::eq("active", true).value, "true");
     }
 
     #[test]

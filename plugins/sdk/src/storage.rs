@@ -39,7 +39,41 @@ pub fn delete(key: &str) -> Result<()> {
     raw::delete(key)
 }
 
-/// Up to `limit` keys starting with `prefix`, in order.
+pub use crate::bindings::capcrm::plugin::storage::KeyPage;
+
+/// Up to `limit` keys (at most 1000) starting with `prefix`, in order: the first page.
 pub fn list_keys(prefix: &str, limit: u32) -> Result<Vec<String>> {
-    raw::list_keys(prefix, limit)
+    Ok(raw::list_keys(prefix, None, limit)?.keys)
+}
+
+/// One page of keys starting with `prefix` that come after `after` (the `next` of the previous
+/// page). Loop until `next` is `None` to see every key:
+///
+/// ```rust,no_run
+/// let mut after = None;
+/// loop {
+///     let page = capcrm_plugin_sdk::storage::list_keys_after("notes/", after.as_deref(), 500)?;
+///     for key in &page.keys { /* ... */ }
+///     match page.next { Some(n) => after = Some(n), None => break }
+/// }
+/// # Ok::<(), capcrm_plugin_sdk::Error>(())
+/// ```
+pub fn list_keys_after(prefix: &str, after: Option<&str>, limit: u32) -> Result<KeyPage> {
+    raw::list_keys(prefix, after, limit)
+}
+
+/// Every key starting with `prefix`, page by page (stops at `max` keys).
+pub fn all_keys(prefix: &str, max: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    while out.len() < max {
+        let page = raw::list_keys(prefix, after.as_deref(), 1000)?;
+        out.extend(page.keys);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    out.truncate(max);
+    Ok(out)
 }

@@ -92,7 +92,8 @@ impl App {
         keys.initialise(&mut tx).await?;
         let audit_key = keys.system_key(&mut *tx, AUDIT_CHAIN_KEY).await?;
         let auth = Auth::new(db.clone());
-        auth.create_user(&mut tx, admin_user, admin_password, true).await?;
+        let admin_id = auth.create_user(&mut tx, admin_user, admin_password, true).await?;
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')").bind(admin_id).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO meta (key, value) VALUES ('initialised_at', $1)")
             .bind(now_micros().to_string())
             .execute(&mut *tx)

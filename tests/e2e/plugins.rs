@@ -95,7 +95,9 @@ fn approve_part_upgrade_and_revoke() {
         let r = run(&srv, "reader", &format!("?id={}", ids[0]));
         assert_eq!(r.status, 200, "{}", r.text);
         let fields = r.body["record"]["fields"].as_object().unwrap();
-        assert_eq!(fields.keys().collect::<Vec<_>>(), vec!["first_name"], "exactly the approved fields: {}", r.text);
+        // Granted: first_name (read) and tags (write; set once the plugin's event handler ran, which
+        // may or may not have happened yet). The denied email never appears.
+        assert!(fields.keys().all(|k| k == "first_name" || k == "tags"), "exactly the approved fields: {}", r.text);
         assert_eq!(fields["first_name"], "Ada0");
 
         // An upgrade that asks for more waits; the approved version keeps running.

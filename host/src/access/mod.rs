@@ -7,12 +7,15 @@
 //! transaction, reads before the data is returned, denials always. There is no other way to a record.
 
 mod mask;
+pub mod people;
 pub mod policy;
+pub mod roles;
 mod plugin_store;
 mod records;
 mod schema_admin;
 
-pub use policy::{Action, Effective, FieldAccess, PluginGrant, SubjectOp};
+pub use policy::{Action, Effective, FieldAccess, PluginGrant, RecordScope, SubjectOp, SystemPermission};
+pub use roles::{ObjectGrant, Permissions, RoleDef};
 pub use records::subjects::{ErasureReceipt, Hold, Identifier, StoredPage, StoredValue, SubjectMatch};
 pub use records::{Filter, FilterOp, FilterValue, ListQuery, RecordAccess, RecordPage, RecordView, WriteOptions};
 
@@ -24,12 +27,14 @@ use crate::model::validate::ValidationError;
 use crate::store::{Db, StoreError};
 use std::sync::{Arc, RwLock};
 
-/// Who is asking: a person (or, later, a plugin acting for one), with the request it belongs to.
+/// Who is asking: a person, the host, or a plugin (on its own grant or acting for a person), with
+/// the request it belongs to.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub actor: Actor,
     pub user_id: Option<String>,
-    pub is_admin: bool,
+    /// The person's merged roles (everything, for the host itself).
+    pub perms: Arc<Permissions>,
     pub request_id: Option<String>,
     pub purpose: Option<String>,
     /// Set when a plugin acts: its grant narrows whatever the person (or the host) may do.
@@ -39,7 +44,7 @@ pub struct Principal {
 impl Principal {
     /// The host itself (demo seeding, maintenance): acts with full rights and is audited as `system`.
     pub fn system(component: &str) -> Principal {
-        Principal { actor: Actor::system(component), user_id: None, is_admin: true, request_id: None, purpose: None, plugin: None }
+        Principal { actor: Actor::system(component), user_id: None, perms: Arc::new(Permissions::everything()), request_id: None, purpose: None, plugin: None }
     }
 }
 
@@ -57,6 +62,9 @@ pub enum AccessError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// The action needs a fresh second factor.
+    #[error("{0}")]
+    MfaRequired(String),
     /// Stored data failed authentication: altered, moved or swapped in the database.
     #[error("integrity error: {0}")]
     Integrity(String),
@@ -203,7 +211,7 @@ impl Gate {
     /// id and looked up by its pseudonym, which only exists while the subject's key does.
     pub async fn audit_log(&self, principal: &Principal, mut filter: AuditFilter, subject_id: Option<&str>) -> Result<AuditPage> {
         let perms = Effective::of(principal);
-        if !perms.may(None, Action::Audit) {
+        if !perms.has(SystemPermission::Audit) {
             self.inner.deny(principal, "audit.query", None, "reading the audit trail").await?;
         }
         if let Some(sid) = subject_id {
@@ -214,7 +222,7 @@ impl Gate {
 
     /// Verifies the whole audit chain, for callers allowed to read the audit trail.
     pub async fn verify_audit(&self, principal: &Principal) -> Result<crate::audit::VerifyReport> {
-        if !Effective::of(principal).may(None, Action::Audit) {
+        if !Effective::of(principal).has(SystemPermission::Audit) {
             return self.inner.deny(principal, "audit.verify", None, "reading the audit trail").await;
         }
         Ok(crate::audit::verify_chain(&self.inner.db, self.inner.audit.chain_key()).await?)

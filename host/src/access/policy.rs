@@ -1,12 +1,14 @@
 //! Effective permissions: computed in one function, asked by the gate for every field and action.
 
 use super::Principal;
-use crate::model::{Classification, FieldDef, ObjectDef};
+use super::roles::Permissions;
+use crate::model::{FieldDef, ObjectDef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What a caller may do with one field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum FieldAccess {
     None,
     Masked,
@@ -23,19 +25,9 @@ impl FieldAccess {
     }
 }
 
-/// Actions on an object as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Create,
-    Read,
-    Update,
-    Delete,
-    Export,
-    /// Change the schema: custom objects and fields.
-    Configure,
-    /// Read the audit trail.
-    Audit,
-}
+/// Actions on records of an object.
+pub use super::roles::ObjectAction as Action;
+pub use super::roles::{RecordScope, SystemPermission};
 
 /// Operations on a data subject as a whole, each its own capability (`subject:find`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,40 +84,97 @@ impl PluginGrant {
 /// The permissions of one caller, derived once per request from their principal.
 #[derive(Debug, Clone)]
 pub struct Effective {
-    admin: bool,
+    person: Arc<Permissions>,
     plugin: Option<Arc<PluginGrant>>,
 }
 
 impl Effective {
-    /// The single function that decides what a principal may do: the person's own permissions
-    /// (administrators hold every permission; everyone else none until roles grant it), intersected,
-    /// for a plugin, with what the administrator granted it.
+    /// The single function that decides what a principal may do: the union of the person's roles
+    /// (the host itself holds everything), intersected, for a plugin, with what the administrator
+    /// granted it. Every check below reads only this.
     pub fn of(principal: &Principal) -> Effective {
-        Effective { admin: principal.is_admin, plugin: principal.plugin.clone() }
+        Effective { person: principal.perms.clone(), plugin: principal.plugin.clone() }
     }
 
-    pub fn may(&self, object: Option<&ObjectDef>, action: Action) -> bool {
-        let person = self.admin;
-        match (&self.plugin, object) {
-            (None, _) => person,
-            (Some(g), Some(o)) => {
+    pub fn may(&self, object: &ObjectDef, action: Action) -> bool {
+        let person = self.person.may(&object.name, action);
+        match &self.plugin {
+            None => person,
+            Some(g) => {
                 person
                     && match action {
-                        Action::Read | Action::Update => g.object_granted(&o.name),
-                        Action::Create => g.create.contains(&o.name),
-                        Action::Delete => g.delete.contains(&o.name),
-                        Action::Export | Action::Configure | Action::Audit => false,
+                        Action::Read | Action::Update => g.object_granted(&object.name),
+                        Action::Create => g.create.contains(&object.name),
+                        Action::Delete => g.delete.contains(&object.name),
+                        // Exports are people's: a plugin exports a subject through `subject:export`.
+                        Action::Export => false,
                     }
             }
-            // Plugins never configure the schema or read the audit trail.
-            (Some(_), None) => false,
         }
     }
 
-    /// Whether the caller may perform a data-subject operation: for people, administrators (roles
-    /// refine this); for a plugin, only what its grant names, and never more than the person.
+    /// Permissions outside any object. Plugins never hold them: they do not configure the
+    /// schema, manage users or plugins, or read the audit trail.
+    pub fn has(&self, p: SystemPermission) -> bool {
+        self.plugin.is_none() && self.person.has(p)
+    }
+
+    /// Which records of the object the caller reaches (`None`: none at all).
+    pub fn scope(&self, object: &str) -> Option<RecordScope> {
+        self.person.scope(object)
+    }
+
+    /// Whether a record owned by `owner` is within the caller's scope on the object.
+    pub fn owns_in_scope(&self, object: &str, owner: Option<&str>) -> bool {
+        match self.scope(object) {
+            Some(RecordScope::All) => true,
+            Some(RecordScope::Team) => owner.is_some_and(|o| self.person.team_peers.contains(o) || self.person.user_id.as_deref() == Some(o)),
+            Some(RecordScope::Own) => owner.is_some() && owner == self.person.user_id.as_deref(),
+            None => false,
+        }
+    }
+
+    /// The owners whose records an `own` or `team` scope reaches (`None` for `all`).
+    pub fn scope_owners(&self, object: &str) -> Option<Vec<String>> {
+        match self.scope(object) {
+            Some(RecordScope::All) => None,
+            Some(RecordScope::Team) => {
+                let mut v: Vec<String> = self.person.team_peers.iter().cloned().collect();
+                if let Some(me) = &self.person.user_id {
+                    if !v.contains(me) {
+                        v.push(me.clone());
+                    }
+                }
+                Some(v)
+            }
+            Some(RecordScope::Own) => Some(self.person.user_id.iter().cloned().collect()),
+            None => Some(Vec::new()),
+        }
+    }
+
+    /// Whether the caller may see a masked field's value once, with a reason.
+    pub fn may_reveal(&self, object: &ObjectDef, field: &FieldDef) -> bool {
+        self.plugin.is_none() && self.field(object, field) == FieldAccess::Masked && self.person.may_reveal(object, field)
+    }
+
+    /// The largest export of the object that needs no second approval.
+    pub fn export_limit(&self, object: &str) -> u64 {
+        self.person.export_limit(object)
+    }
+
+    pub fn permissions(&self) -> &Permissions {
+        &self.person
+    }
+
+    /// Whether the caller may perform a data-subject operation: for people, the matching system
+    /// permission; for a plugin, only what its grant names, and never more than the person.
     pub fn may_subject(&self, op: SubjectOp) -> bool {
-        let person = self.admin;
+        let person = self.person.has(match op {
+            SubjectOp::Find => SystemPermission::SubjectFind,
+            SubjectOp::Export => SystemPermission::SubjectExport,
+            SubjectOp::Erase => SystemPermission::SubjectErase,
+            SubjectOp::Hold => SystemPermission::SubjectHold,
+        });
         match &self.plugin {
             None => person,
             Some(g) => person && g.subjects.contains(&op),
@@ -139,15 +188,7 @@ impl Effective {
     }
 
     pub fn field(&self, object: &ObjectDef, field: &FieldDef) -> FieldAccess {
-        let person = if !self.admin {
-            FieldAccess::None
-        } else {
-            match field.classification {
-                Classification::Public | Classification::Internal | Classification::Personal | Classification::Sensitive => {
-                    FieldAccess::Write
-                }
-            }
-        };
+        let person = self.person.field(object, field);
         match &self.plugin {
             None => person,
             Some(g) => person.min(g.fields.get(&(object.name.clone(), field.name.clone())).copied().unwrap_or(FieldAccess::None)),

@@ -387,6 +387,17 @@ impl RecordAccess {
         Ok(())
     }
 
+    /// A record may only be given to an owner within the caller's own record scope (a sales
+    /// person cannot hand a record to another team, nor create one they could not then see).
+    async fn check_owner_in_scope(&self, object: &str, action: &str, owner: Option<&str>) -> Result<()> {
+        match owner {
+            Some(o) if !self.perms.owns_in_scope(object, Some(o)) => {
+                self.deny(action, object, format!("may not assign {object} records to that owner")).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// An explicit owner must be an existing user.
     async fn check_owner(&self, tx: &mut Tx, owner: Option<&str>) -> Result<()> {
         if let Some(o) = owner {
@@ -485,11 +496,12 @@ impl RecordAccess {
     /// Creates a record. Required fields, types, references and write permission are checked first.
     pub async fn create(&self, object: &str, input: &Map<String, Value>, opts: WriteOptions) -> Result<RecordView> {
         let obj = self.object(object)?;
-        if !self.perms.may(Some(&obj), Action::Create) {
+        if !self.perms.may(&obj, Action::Create) {
             return self.deny("create", object, format!("may not create {object} records")).await;
         }
         let (obj, clean) = self.validate(obj, input, WriteMode::Create).await?;
         self.check_writable(&obj, "create", &clean).await?;
+        self.check_owner_in_scope(object, "create", opts.owner_id.as_deref()).await?;
         let mut guard = self.begin().await?;
         let (stored, key, ev) = self.insert(guard.tx(), &obj, &clean, opts).await?;
         guard.finish(&self.inner, vec![ev]).await?;
@@ -502,11 +514,14 @@ impl RecordAccess {
     /// Every record gets its own audit entry. Returns the new ids in input order.
     pub async fn create_many(&self, object: &str, inputs: &[(Map<String, Value>, WriteOptions)]) -> Result<Vec<String>> {
         let obj = self.object(object)?;
-        if !self.perms.may(Some(&obj), Action::Create) {
+        if !self.perms.may(&obj, Action::Create) {
             return self.deny("create", object, format!("may not create {object} records")).await;
         }
         let mut cleans = Vec::with_capacity(inputs.len());
         let mut obj = obj;
+        for (_, opts) in inputs {
+            self.check_owner_in_scope(object, "create", opts.owner_id.as_deref()).await?;
+        }
         for (i, (input, _)) in inputs.iter().enumerate() {
             let (o, clean) = self.validate(obj, input, WriteMode::Create).await.map_err(|e| match e {
                 AccessError::Invalid(v) => AccessError::BadRequest(format!("record {}: {v}", i + 1)),
@@ -684,13 +699,14 @@ impl RecordAccess {
     /// Reads one record; the read of its personal fields is on record before the data is returned.
     pub async fn get(&self, object: &str, id: &str) -> Result<RecordView> {
         let obj = self.object(object)?;
-        if !self.perms.may(Some(&obj), Action::Read) {
+        if !self.perms.may(&obj, Action::Read) {
             return self.deny("read", object, format!("may not read {object} records")).await;
         }
         let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
         let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
         let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
         let stored = StoredRecord::from_row(row)?;
+        self.check_scope(&stored, "read").await?;
         let (view, seen, pseudonym) = match self.view(&obj, &stored, None) {
             Ok(v) => v,
             Err(e) => return self.integrity_failure(object, id, e).await,
@@ -701,16 +717,65 @@ impl RecordAccess {
         Ok(view)
     }
 
+    /// Shows one masked field in clear, once, to a caller whose role allows revealing it, for a
+    /// stated reason. The reveal (field name and reason, never the value) is on record before the
+    /// value is returned. `mfa_fresh` says whether the caller passed a TOTP check in the last
+    /// minutes, which roles can require for reveals.
+    pub async fn reveal(&self, object: &str, id: &str, field: &str, reason: &str, mfa_fresh: bool) -> Result<Value> {
+        let obj = self.object(object)?;
+        let def = obj.field(field).ok_or_else(|| AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", field.chars().take(64).collect::<String>())))?.clone();
+        if !self.perms.may(&obj, Action::Read) {
+            return self.deny("reveal", object, format!("may not read {object} records")).await;
+        }
+        let reason: String = reason.trim().chars().filter(|c| !c.is_control()).collect();
+        if reason.chars().count() < 3 || reason.chars().count() > 200 {
+            return Err(AccessError::BadRequest("a reveal needs a reason of 3 to 200 characters".into()));
+        }
+        if !self.perms.may_reveal(&obj, &def) {
+            return self.deny("reveal", object, format!("may not reveal `{}` of {object} records", def.name)).await;
+        }
+        if self.perms.permissions().reveal_requires_mfa() && !mfa_fresh {
+            return Err(AccessError::MfaRequired("revealing a masked value needs a fresh TOTP code".into()));
+        }
+        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
+        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
+        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
+        let stored = StoredRecord::from_row(row)?;
+        self.check_scope(&stored, "reveal").await?;
+        let name = def.name.clone();
+        let (view, _, pseudonym) = match self.view_with(&obj, &stored, None, |_, f| if f.name == name { FieldAccess::Read } else { FieldAccess::None }) {
+            Ok(v) => v,
+            Err(e) => return self.integrity_failure(object, id, e).await,
+        };
+        let value = view.fields.get(&def.name).cloned().unwrap_or(Value::Null);
+        let pseudonym = pseudonym.or_else(|| match (&stored.subject_id, stored.key.destroyed) {
+            (Some(sid), false) => self.inner.keys.unwrap(&stored.key).ok().map(|k| k.pseudonym(sid)),
+            _ => None,
+        });
+        let ev = self
+            .event("reveal", Outcome::Allowed)
+            .object(object)
+            .record(&stored.id)
+            .fields(vec![def.name.clone()])
+            .subject(pseudonym)
+            .detail(format!("reason: {reason}"));
+        self.note(vec![ev]).await?;
+        Ok(value)
+    }
+
     /// Lists records in id order (ids are time-ordered UUIDv7), a page at a time, with filters.
     /// A filter may only name a field the caller can read in clear: filtering on a hidden or masked
     /// field would let its value be guessed one query at a time.
     pub async fn list(&self, object: &str, q: &ListQuery) -> Result<RecordPage> {
         let obj = self.object(object)?;
-        if !self.perms.may(Some(&obj), Action::Read) {
+        if !self.perms.may(&obj, Action::Read) {
             return self.deny("list", object, format!("may not read {object} records")).await;
         }
         let mut c = Conditions::default();
         c.push("r.object", "=", Arg::Text(object.to_string()));
+        if let Some(owners) = self.perms.scope_owners(object) {
+            c.push_in("r.owner_id", owners);
+        }
         for f in &q.filters {
             let def = match obj.field(&f.field) {
                 Some(d) => d,
@@ -792,6 +857,21 @@ impl RecordAccess {
         Ok(())
     }
 
+    /// A record outside the caller's record scope (another owner, another team) answers exactly
+    /// like a missing one, so ids cannot be probed; the attempt is a denial on record.
+    async fn check_scope(&self, r: &StoredRecord, action: &str) -> Result<()> {
+        if self.perms.owns_in_scope(&r.object, r.owner_id.as_deref()) {
+            return Ok(());
+        }
+        self.scope_denied(r, action).await
+    }
+
+    async fn scope_denied<T>(&self, r: &StoredRecord, action: &str) -> Result<T> {
+        let ev = self.event(action, Outcome::Denied).object(&r.object).record(&r.id).detail("outside the caller's record scope");
+        self.note(vec![ev]).await?;
+        Err(AccessError::NotFound { object: r.object.clone(), id: r.id.clone() })
+    }
+
     async fn load_for_write(&self, tx: &mut Tx, object: &str, id: &str) -> Result<StoredRecord> {
         let row = sqlx::query(&format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2{}", self.inner.db.for_update()))
             .bind(object.to_string())
@@ -805,14 +885,20 @@ impl RecordAccess {
     /// Changes some fields of a record; `null` clears a field.
     pub async fn update(&self, object: &str, id: &str, input: &Map<String, Value>, opts: WriteOptions) -> Result<RecordView> {
         let obj = self.object(object)?;
-        if !self.perms.may(Some(&obj), Action::Update) {
+        if !self.perms.may(&obj, Action::Update) {
             return self.deny("update", object, format!("may not update {object} records")).await;
         }
         let (obj, clean) = self.validate(obj, input, WriteMode::Update).await?;
         self.check_writable(&obj, "update", &clean).await?;
+        self.check_owner_in_scope(object, "update", opts.owner_id.as_deref()).await?;
         let mut guard = self.begin().await?;
         let tx = guard.tx();
         let mut r = self.load_for_write(tx, object, id).await?;
+        if !self.perms.owns_in_scope(object, r.owner_id.as_deref()) {
+            // The denial is recorded after the write transaction is given back.
+            drop(guard);
+            return self.scope_denied(&r, "update").await;
+        }
         if let Some(v) = opts.expected_version {
             if v != r.version {
                 return Err(AccessError::Conflict(format!(
@@ -876,11 +962,15 @@ impl RecordAccess {
     /// Deletes a record and its blind indexes.
     pub async fn delete(&self, object: &str, id: &str, opts: WriteOptions) -> Result<()> {
         let obj = self.object(object)?;
-        if !self.perms.may(Some(&obj), Action::Delete) {
+        if !self.perms.may(&obj, Action::Delete) {
             return self.deny("delete", object, format!("may not delete {object} records")).await;
         }
         let mut guard = self.begin().await?;
         let r = self.load_for_write(guard.tx(), object, id).await?;
+        if !self.perms.owns_in_scope(object, r.owner_id.as_deref()) {
+            drop(guard);
+            return self.scope_denied(&r, "delete").await;
+        }
         if let Some(v) = opts.expected_version {
             if v != r.version {
                 return Err(AccessError::Conflict(format!("{object} {id} is at version {}, not {v}", r.version)));

@@ -1,6 +1,6 @@
 //! Custom objects and fields: stored in the database, merged over the built-in schema.
 
-use super::policy::{Action, Effective};
+use super::policy::{Effective, SystemPermission};
 use super::{AccessError, Gate, Principal, Result};
 use crate::audit::{Event, Outcome};
 use crate::model::{FieldDef, FieldType, ObjectDef, Schema, SubjectMode, is_valid_identifier};
@@ -66,7 +66,7 @@ fn check_field(schema: &Schema, object: &str, subject_mode: SubjectMode, f: &Fie
 
 impl Gate {
     fn require_configure(&self, p: &Principal) -> bool {
-        Effective::of(p).may(None, Action::Configure)
+        Effective::of(p).has(SystemPermission::Schema)
     }
 
     /// Adds a custom field to an object (built-in or custom). Audited as `schema.add_field`.

@@ -30,6 +30,7 @@ impl FromRequestParts<AppState> for Caller {
             .strip_prefix("Bearer ")
             .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`"))?;
         let user = state.auth.authenticate(token.trim()).await?;
+        let perms = std::sync::Arc::new(state.gate.permissions_of(&user.id).await?);
         let purpose = parts
             .headers
             .get("x-capcrm-purpose")
@@ -39,7 +40,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller(Principal {
             actor: Actor::user(&user.username),
             user_id: Some(user.id),
-            is_admin: user.is_admin,
+            perms,
             request_id: request_id(parts),
             purpose,
             plugin: None,

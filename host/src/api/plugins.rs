@@ -105,7 +105,7 @@ pub async fn uninstall(State(s): State<AppState>, Caller(p): Caller, Path(name):
 /// The maxima that cap every plugin's limits.
 #[utoipa::path(get, path = "/api/v1/plugin-maxima", responses((status = 200, body = crate::plugin::manifest::LimitMaxima)), tag = "plugins")]
 pub async fn maxima(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<crate::plugin::manifest::LimitMaxima>, AppError> {
-    if !crate::access::Effective::of(&p).may(None, crate::access::Action::Configure) {
+    if !crate::access::Effective::of(&p).has(crate::access::SystemPermission::Plugins) {
         return Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"));
     }
     Ok(ApiJson(s.plugins.registry.maxima().await?))
@@ -137,7 +137,7 @@ pub async fn set_limits(
 /// Events that failed every delivery attempt to this plugin.
 #[utoipa::path(get, path = "/api/v1/plugins/{name}/dead-letters", params(("name" = String, Path)), responses((status = 200, body = Vec<crate::plugin::dispatch::DeadLetter>)), tag = "plugins")]
 pub async fn dead_letters(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<Vec<crate::plugin::dispatch::DeadLetter>>, AppError> {
-    if !crate::access::Effective::of(&p).may(None, crate::access::Action::Configure) {
+    if !crate::access::Effective::of(&p).has(crate::access::SystemPermission::Plugins) {
         return Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"));
     }
     Ok(ApiJson(s.plugins.registry.dead_letters(&name).await?))

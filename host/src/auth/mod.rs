@@ -38,12 +38,11 @@ impl From<sqlx::Error> for AuthError {
 
 pub type Result<T, E = AuthError> = std::result::Result<T, E>;
 
-/// A signed-in user, as the access layer needs to know them.
+/// A signed-in user; their permissions come from their roles (`Gate::permissions_of`).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: String,
     pub username: String,
-    pub is_admin: bool,
 }
 
 /// A freshly issued token: shown once, never stored in clear.
@@ -151,7 +150,7 @@ impl Auth {
         if !self.verify_password(password, hash).await? || disabled {
             return Err(AuthError::BadCredentials);
         }
-        let user = AuthUser { id: row.try_get(0)?, username: row.try_get(1)?, is_admin: row.try_get::<i64, _>(3)? != 0 };
+        let user = AuthUser { id: row.try_get(0)?, username: row.try_get(1)? };
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = format!("cap_{}", B64URL.encode(raw));
@@ -176,7 +175,7 @@ impl Auth {
             return Err(AuthError::BadToken);
         }
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.is_admin FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT u.id, u.username FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
         )
         .bind(hash_token(token))
@@ -184,7 +183,7 @@ impl Auth {
         .fetch_optional(self.db.reader())
         .await?
         .ok_or(AuthError::BadToken)?;
-        Ok(AuthUser { id: row.try_get(0)?, username: row.try_get(1)?, is_admin: row.try_get::<i64, _>(2)? != 0 })
+        Ok(AuthUser { id: row.try_get(0)?, username: row.try_get(1)? })
     }
 }
 

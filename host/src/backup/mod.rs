@@ -207,6 +207,11 @@ const TABLES: &[Table] = &[
             ("last_login_at", NullInt),
         ],
     },
+    // Roles and teams (migration 0006).
+    Table { name: "roles", order_by: "name", cols: &[("name", Text), ("definition", Text), ("created_at", Int), ("updated_at", Int)] },
+    Table { name: "user_roles", order_by: "user_id, role", cols: &[("user_id", Text), ("role", Text)] },
+    Table { name: "teams", order_by: "id", cols: &[("id", Text), ("name", Text), ("created_at", Int)] },
+    Table { name: "team_members", order_by: "team_id, user_id", cols: &[("team_id", Text), ("user_id", Text)] },
     Table {
         name: "records",
         order_by: "id",
@@ -393,6 +398,10 @@ const CREATED_TABLES: &[&str] = &[
     "custom_objects",
     "audit_log",
     "audit_head",
+    "team_members",
+    "teams",
+    "user_roles",
+    "roles",
     "users",
     "_sqlx_migrations",
 ];

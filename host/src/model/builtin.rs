@@ -12,6 +12,7 @@ fn f(name: &str, label: &str, field_type: T, classification: C) -> FieldDef {
         blind_index: false,
         subject_link: false,
         custom: false,
+        mask: None,
     }
 }
 

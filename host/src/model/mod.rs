@@ -93,6 +93,31 @@ pub struct FieldDef {
     pub subject_link: bool,
     #[serde(default)]
     pub custom: bool,
+    /// How the value is shown to someone who may see it only masked; by default derived from the
+    /// type and name (phones keep the last four digits, emails the first letter and the domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<MaskFormat>,
+}
+
+/// A masked display format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MaskFormat {
+    /// Every character hidden.
+    Full,
+    /// Only the last four digits (phone numbers).
+    LastFour,
+    /// The first letter of the local part and the whole domain (`w•••@example.cn`).
+    Email,
+    /// The first `head` and last `tail` characters (national ids); values too short to hide
+    /// anything in between are hidden whole.
+    Edges { head: u8, tail: u8 },
+    /// A person's family name kept, the rest hidden: the last word of a Western name, the first
+    /// character of a Chinese one, or the whole value in a family-name field.
+    FamilyName,
+    /// A pattern over the value's characters: `#` shows the character at that place, `*` hides
+    /// it, any other pattern character is written as is; characters beyond the pattern are hidden.
+    Pattern { pattern: String },
 }
 
 /// How a record of an object relates to a data subject.
@@ -161,6 +186,11 @@ impl Schema {
 }
 
 /// Names of objects and fields: lower-case ASCII, digits and underscores, starting with a letter.
+/// User names: 1 to 64 ASCII letters, digits, `.`, `-`, `_` or `@` (an email address works).
+pub fn is_valid_username(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_@".contains(c))
+}
+
 pub fn is_valid_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))

@@ -45,30 +45,21 @@ impl DispatchBench {
         Ok(DispatchBench { engine: runtime.engine.clone(), pre, gate, invocation })
     }
 
+    /// The store a real invocation gets (the same constructor), with a deadline and host-call
+    /// cap out of the way of the measurement.
     fn store(&self) -> Store<PluginState> {
-        let state = PluginState {
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
-            table: wasmtime::component::ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new().memory_size(16 << 20).build(),
-            gate: self.gate.clone(),
-            principal: Principal::system("bench"),
-            invocation: self.invocation.clone(),
-            plugin: "bench".into(),
-            granted: Default::default(),
-            storage_quota: None,
-            handed: Default::default(),
-            handed_subjects: Default::default(),
-            host_calls: 0,
-            max_host_calls: u32::MAX,
-            touched: Default::default(),
-            denials: Vec::new(),
-            log: Vec::new(),
-            plugin_logs: Vec::new(),
-        };
-        let mut store = Store::new(&self.engine.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1_000_000);
-        store
+        super::host::new_store(
+            &self.engine.engine,
+            super::host::Setup {
+                gate: self.gate.clone(),
+                principal: Principal::system("bench"),
+                invocation: self.invocation.clone(),
+                plugin: "bench".into(),
+                granted: Default::default(),
+                limits: super::manifest::EffectiveLimits { memory_mb: 16, timeout_ms: 60_000, host_calls: u32::MAX, storage_bytes: None },
+                handed: vec!["bench".into()],
+            },
+        )
     }
 
     /// One event through a fresh instance, as every real dispatch does.
@@ -87,7 +78,7 @@ impl DispatchBench {
 
     /// One event through an instance that already exists.
     pub async fn warm_call(w: &mut Warm) -> Result<(), PluginError> {
-        w.store.set_epoch_deadline(1_000_000);
+        w.store.set_epoch_deadline(60_000 / super::engine::TICK.as_millis() as u64);
         let r = w.plugin.capcrm_plugin_events().call_handle(&mut w.store, &event()).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
         r.map_err(|e| PluginError::Failed(format!("{e:?}")))
     }

@@ -323,7 +323,7 @@ impl super::registry::Registry {
 
     /// Puts dead-lettered deliveries back in the queue (all of them, or one event's).
     pub async fn replay(&self, p: &crate::access::Principal, name: &str, event_id: Option<&str>) -> Result<u64, PluginError> {
-        if !crate::access::Effective::of(p).may(None, crate::access::Action::Configure) {
+        if !crate::access::Effective::of(p).has(crate::access::SystemPermission::Plugins) {
             return Err(PluginError::Denied("replaying events needs an administrator".into()));
         }
         let mut tx = self.gate.db().begin_write().await?;

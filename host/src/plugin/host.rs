@@ -66,6 +66,57 @@ impl WasiView for PluginState {
     }
 }
 
+/// What one invocation is set up with; everything else in its state starts empty.
+pub(crate) struct Setup {
+    pub gate: Gate,
+    pub principal: Principal,
+    pub invocation: Invocation,
+    pub plugin: String,
+    pub granted: BTreeSet<String>,
+    pub limits: super::manifest::EffectiveLimits,
+    /// Record ids the invocation starts with (an event's record).
+    pub handed: Vec<String>,
+}
+
+/// A fresh store for one invocation: its own WASI context (which grants nothing), resource table,
+/// memory and instance limits, host-call cap and epoch deadline. The one place an invocation's
+/// sandbox is built, for the runtime and the dispatch benchmark alike.
+pub(crate) fn new_store(engine: &wasmtime::Engine, s: Setup) -> wasmtime::Store<PluginState> {
+    let timeout_ms = s.limits.timeout_ms;
+    let state = PluginState {
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+        limits: wasmtime::StoreLimitsBuilder::new()
+            .memory_size(s.limits.memory_mb as usize * 1024 * 1024)
+            // A componentize-py component alone starts dozens of core instances.
+            .instances(64)
+            .tables(16)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build(),
+        gate: s.gate,
+        principal: s.principal,
+        invocation: s.invocation,
+        plugin: s.plugin,
+        granted: s.granted,
+        storage_quota: s.limits.storage_bytes,
+        handed: s.handed.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+        handed_subjects: HashSet::new(),
+        host_calls: 0,
+        max_host_calls: s.limits.host_calls,
+        touched: BTreeSet::new(),
+        denials: Vec::new(),
+        log: Vec::new(),
+        plugin_logs: Vec::new(),
+    };
+    let mut store = wasmtime::Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let ticks = (u64::from(timeout_ms) / super::engine::TICK.as_millis() as u64).max(1);
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    store
+}
+
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> Result<(), PluginError> {
     Plugin::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s).map_err(|e| PluginError::Runtime(e.to_string()))
 }
@@ -77,6 +128,7 @@ fn to_wit(e: AccessError) -> WitError {
         AccessError::Invalid(v) => WitError::InvalidInput(v.to_string()),
         AccessError::BadRequest(m) => WitError::InvalidInput(m),
         AccessError::Conflict(m) => WitError::Conflict(m),
+        AccessError::MfaRequired(m) => WitError::AccessDenied(m),
         AccessError::Integrity(_) => WitError::Unavailable("stored data failed its integrity check".into()),
         AccessError::Internal(_) => WitError::Unavailable("the host could not complete the call".into()),
     }
@@ -173,7 +225,7 @@ impl capcrm::plugin::records::HostCollection for PluginState {
         }
         // The one policy function decides, as for every other path to records.
         let schema = self.gate.schema();
-        let granted = schema.object(&object).is_some_and(|o| Effective::of(&self.principal).may(Some(o), Action::Read));
+        let granted = schema.object(&object).is_some_and(|o| Effective::of(&self.principal).may(o, Action::Read));
         if !granted {
             let what = format!("object `{}` was not granted", object.chars().take(60).collect::<String>());
             self.record_denial_event("plugin.open", what.clone()).await;

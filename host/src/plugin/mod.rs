@@ -175,7 +175,7 @@ impl PluginRuntime {
             user_id: acting.and_then(|a| a.user_id.clone()),
             // Acting for a person, the plugin can do no more than that person; on its own, no more
             // than its grant.
-            is_admin: acting.map(|a| a.is_admin).unwrap_or(true),
+            perms: acting.map(|a| a.perms.clone()).unwrap_or_else(|| std::sync::Arc::new(crate::access::Permissions::everything())),
             request_id: acting.and_then(|a| a.request_id.clone()),
             purpose: Some(active.manifest.purpose.clone()),
             plugin: Some(grant_of(&active.actor_name(), &active.granted)),
@@ -218,37 +218,18 @@ impl PluginRuntime {
         let principal = Self::principal(active, acting);
         let limits = active.limits();
         let invocation = self.gate.begin_invocation().await?;
-        let state = PluginState {
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
-            table: wasmtime::component::ResourceTable::new(),
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(limits.memory_mb as usize * 1024 * 1024)
-                // A componentize-py component alone starts dozens of core instances.
-                .instances(64)
-                .tables(16)
-                .memories(4)
-                .trap_on_grow_failure(true)
-                .build(),
-            gate: self.gate.clone(),
-            principal: principal.clone(),
-            invocation: invocation.clone(),
-            plugin: active.name.clone(),
-            granted: active.granted.clone(),
-            storage_quota: limits.storage_bytes,
-            handed: handed.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-            handed_subjects: Default::default(),
-            host_calls: 0,
-            max_host_calls: limits.host_calls,
-            touched: Default::default(),
-            denials: Vec::new(),
-            log: Vec::new(),
-            plugin_logs: Vec::new(),
-        };
-        let mut store = wasmtime::Store::new(&self.engine.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let ticks = (u64::from(limits.timeout_ms) / engine::TICK.as_millis() as u64).max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let mut store = host::new_store(
+            &self.engine.engine,
+            host::Setup {
+                gate: self.gate.clone(),
+                principal: principal.clone(),
+                invocation: invocation.clone(),
+                plugin: active.name.clone(),
+                granted: active.granted.clone(),
+                limits,
+                handed,
+            },
+        );
         let outcome = async {
             let instance = pre.instantiate_async(&mut store).await?;
             call(&instance, &mut store).await
@@ -373,7 +354,7 @@ impl PluginRuntime {
         deny: &[String],
         steps: &[harness::Step],
     ) -> Result<Vec<PreviewRun>, PluginError> {
-        if !crate::access::Effective::of(p).may(None, crate::access::Action::Configure) {
+        if !crate::access::Effective::of(p).has(crate::access::SystemPermission::Plugins) {
             return Err(PluginError::Denied("previewing plugins needs an administrator".into()));
         }
         let mut candidate = self.registry.version(name, version).await?;

@@ -6,7 +6,7 @@
 
 use super::PluginError;
 use super::manifest::{EffectiveLimits, LimitMaxima, LimitOverrides, Manifest, diff, effective_limits};
-use crate::access::{Action, Effective, Gate, Principal};
+use crate::access::{Effective, Gate, Principal, SystemPermission};
 use crate::audit::{Event, Outcome};
 use crate::store::now_micros;
 use serde::Serialize;
@@ -160,7 +160,7 @@ impl Registry {
     }
 
     async fn require_admin(&self, p: &Principal, action: &str, name: &str) -> Result<(), PluginError> {
-        if Effective::of(p).may(None, Action::Configure) {
+        if Effective::of(p).has(SystemPermission::Plugins) {
             return Ok(());
         }
         let ev = Event::new(&p.actor, action, Outcome::Denied).detail(format!("plugin {name}")).request(p.request_id.as_deref());

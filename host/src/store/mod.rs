@@ -284,6 +284,19 @@ impl Conditions {
         self.args.push(arg);
         self.clauses.push(template.replace("{}", &format!("${}", self.args.len())));
     }
+    /// Adds `<sql_lhs> IN ($n, ...)`; an empty list matches nothing.
+    pub fn push_in(&mut self, sql_lhs: &str, values: Vec<String>) {
+        if values.is_empty() {
+            self.clauses.push("1 = 0".into());
+            return;
+        }
+        let mut marks = Vec::with_capacity(values.len());
+        for v in values {
+            self.args.push(Arg::Text(v));
+            marks.push(format!("${}", self.args.len()));
+        }
+        self.clauses.push(format!("{sql_lhs} IN ({})", marks.join(", ")));
+    }
     pub fn where_sql(&self) -> String {
         if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
     }

@@ -1,0 +1,369 @@
+//! People as administrators manage them: users, their roles and teams, and the merged permissions
+//! every request of theirs runs with ([`Gate::permissions_of`]).
+
+use super::roles::{Permissions, RoleDef, builtin};
+use super::{AccessError, Effective, Gate, Principal, Result, SystemPermission};
+use crate::audit::{Event, Outcome};
+use crate::store::{Tx, now_micros};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+
+fn builtin_roles() -> &'static [Arc<RoleDef>] {
+    static ROLES: OnceLock<Vec<Arc<RoleDef>>> = OnceLock::new();
+    ROLES.get_or_init(|| builtin().into_iter().map(Arc::new).collect())
+}
+
+fn builtin_role(name: &str) -> Option<Arc<RoleDef>> {
+    builtin_roles().iter().find(|r| r.name == name).cloned()
+}
+
+/// A user as administrators see them (never a password hash).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserInfo {
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    /// Team names.
+    pub teams: Vec<String>,
+    pub disabled: bool,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub roles: Vec<String>,
+    /// Team names.
+    #[serde(default)]
+    pub teams: Vec<String>,
+}
+
+/// A change to a user; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub roles: Option<Vec<String>>,
+    pub teams: Option<Vec<String>>,
+    /// Disabling revokes every token and session of the user at once.
+    pub disabled: Option<bool>,
+    /// With `disabled: true`: the user who takes over the records they owned.
+    pub reassign_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TeamInfo {
+    pub id: String,
+    pub name: String,
+    /// User names.
+    pub members: Vec<String>,
+}
+
+impl Gate {
+    async fn require(&self, p: &Principal, perm: SystemPermission, action: &str, what: &str) -> Result<()> {
+        if Effective::of(p).has(perm) {
+            return Ok(());
+        }
+        self.inner.deny(p, action, None, what).await
+    }
+
+    async fn audit_in(&self, tx: &mut Tx, p: &Principal, action: &str, detail: String) -> Result<()> {
+        let ev = Event::new(&p.actor, action, Outcome::Allowed).request(p.request_id.as_deref()).detail(detail);
+        Ok(self.inner.audit.append(tx, vec![ev]).await?)
+    }
+
+    /// The merged permissions of a user: the union of their roles, and who shares a team with
+    /// them. One statement, since every request pays for it.
+    pub async fn permissions_of(&self, user_id: &str) -> Result<Permissions> {
+        let rows = sqlx::query(
+            "SELECT 'r', ur.role, r.definition FROM user_roles ur LEFT JOIN roles r ON r.name = ur.role WHERE ur.user_id = $1 \
+             UNION ALL \
+             SELECT 'p', m2.user_id, NULL FROM team_members m1 JOIN team_members m2 ON m2.team_id = m1.team_id WHERE m1.user_id = $1",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(self.inner.db.reader())
+        .await?;
+        let mut roles = Vec::new();
+        let mut peers = BTreeSet::new();
+        for r in rows {
+            let kind: String = r.try_get(0)?;
+            let name: String = r.try_get(1)?;
+            if kind == "p" {
+                peers.insert(name);
+                continue;
+            }
+            if let Some(b) = builtin_role(&name) {
+                roles.push(b);
+            } else if let Some(def) = r.try_get::<Option<String>, _>(2)? {
+                // A definition that no longer parses grants nothing rather than failing the user.
+                if let Ok(d) = serde_json::from_str::<RoleDef>(&def) {
+                    roles.push(Arc::new(d));
+                }
+            }
+        }
+        Ok(Permissions::union(roles, Some(user_id.to_string()), peers))
+    }
+
+    /// Every role: the built-in ones, then those administrators added.
+    pub async fn roles(&self, p: &Principal) -> Result<Vec<RoleDef>> {
+        self.require(p, SystemPermission::Users, "role.list", "managing users and roles").await?;
+        let mut out: Vec<RoleDef> = builtin_roles().iter().map(|r| (**r).clone()).collect();
+        let rows = sqlx::query("SELECT definition FROM roles ORDER BY name").fetch_all(self.inner.db.reader()).await?;
+        for r in rows {
+            let text: String = r.try_get(0)?;
+            out.push(serde_json::from_str(&text).map_err(|e| AccessError::Internal(format!("stored role does not parse: {e}")))?);
+        }
+        Ok(out)
+    }
+
+    /// Adds a role or replaces one administrators added; built-in roles cannot be changed.
+    pub async fn put_role(&self, p: &Principal, def: RoleDef) -> Result<RoleDef> {
+        self.require(p, SystemPermission::Users, "role.put", "managing users and roles").await?;
+        if builtin_role(&def.name).is_some() {
+            return Err(AccessError::Conflict(format!("`{}` is a built-in role; add a role of your own instead", def.name)));
+        }
+        def.validate(&self.schema()).map_err(AccessError::BadRequest)?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO roles (name, definition, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+        )
+        .bind(def.name.clone())
+        .bind(serde_json::to_string(&def).expect("serialises"))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        self.audit_in(&mut tx, p, "role.put", format!("role {}", def.name)).await?;
+        tx.commit().await?;
+        Ok(def)
+    }
+
+    /// Removes a role administrators added; refused while a user holds it.
+    pub async fn delete_role(&self, p: &Principal, name: &str) -> Result<()> {
+        self.require(p, SystemPermission::Users, "role.delete", "managing users and roles").await?;
+        if builtin_role(name).is_some() {
+            return Err(AccessError::Conflict(format!("`{name}` is a built-in role")));
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        let holders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_roles WHERE role = $1").bind(name.to_string()).fetch_one(&mut *tx).await?;
+        if holders > 0 {
+            return Err(AccessError::Conflict(format!("{holders} user(s) hold `{name}`; take it from them first")));
+        }
+        let n = sqlx::query("DELETE FROM roles WHERE name = $1").bind(name.to_string()).execute(&mut *tx).await?.rows_affected();
+        if n == 0 {
+            return Err(AccessError::NotFound { object: "role".into(), id: name.into() });
+        }
+        self.audit_in(&mut tx, p, "role.delete", format!("role {name}")).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn check_roles(&self, tx: &mut Tx, roles: &[String]) -> Result<()> {
+        for r in roles {
+            if builtin_role(r).is_some() {
+                continue;
+            }
+            let found: Option<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = $1").bind(r.clone()).fetch_optional(&mut **tx).await?;
+            if found.is_none() {
+                return Err(AccessError::BadRequest(format!("no role named `{}`", r.chars().take(64).collect::<String>())));
+            }
+        }
+        Ok(())
+    }
+
+    async fn team_ids(&self, tx: &mut Tx, names: &[String]) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for n in names {
+            let id: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE name = $1").bind(n.clone()).fetch_optional(&mut **tx).await?;
+            ids.push(id.ok_or_else(|| AccessError::BadRequest(format!("no team named `{}`", n.chars().take(64).collect::<String>())))?);
+        }
+        Ok(ids)
+    }
+
+    async fn set_memberships(&self, tx: &mut Tx, user_id: &str, roles: Option<&[String]>, teams: Option<&[String]>) -> Result<()> {
+        if let Some(roles) = roles {
+            self.check_roles(tx, roles).await?;
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user_id.to_string()).execute(&mut **tx).await?;
+            for r in roles.iter().collect::<BTreeSet<_>>() {
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)").bind(user_id.to_string()).bind(r.clone()).execute(&mut **tx).await?;
+            }
+            // The legacy flag follows the admin role, for tools that read it.
+            sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
+                .bind(i64::from(roles.iter().any(|r| r == "admin")))
+                .bind(user_id.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(teams) = teams {
+            let ids = self.team_ids(tx, teams).await?;
+            sqlx::query("DELETE FROM team_members WHERE user_id = $1").bind(user_id.to_string()).execute(&mut **tx).await?;
+            for id in ids.into_iter().collect::<BTreeSet<_>>() {
+                sqlx::query("INSERT INTO team_members (team_id, user_id) VALUES ($1, $2)").bind(id).bind(user_id.to_string()).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a user with roles and teams, in one transaction with its audit entry.
+    pub async fn create_user(&self, p: &Principal, auth: &crate::auth::Auth, u: NewUser) -> Result<UserInfo> {
+        self.require(p, SystemPermission::Users, "user.create", "managing users and roles").await?;
+        if u.roles.is_empty() {
+            return Err(AccessError::BadRequest("a user needs at least one role".into()));
+        }
+        if !crate::model::is_valid_username(&u.username) {
+            return Err(AccessError::BadRequest("a user name is 1 to 64 letters, digits, `.`, `-`, `_` or `@`".into()));
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        let id = auth.create_user(&mut tx, &u.username, &u.password, u.roles.iter().any(|r| r == "admin")).await.map_err(|e| match e {
+            crate::auth::AuthError::WeakPassword(m) => AccessError::BadRequest(format!("password policy: {m}")),
+            crate::auth::AuthError::UserExists(n) => AccessError::Conflict(format!("a user named `{n}` already exists")),
+            other => AccessError::Internal(other.to_string()),
+        })?;
+        self.set_memberships(&mut tx, &id, Some(&u.roles), Some(&u.teams)).await?;
+        self.audit_in(&mut tx, p, "user.create", format!("user {} roles {}", u.username, u.roles.join(","))).await?;
+        tx.commit().await?;
+        self.user_info(&id).await
+    }
+
+    /// Changes a user's roles, teams or state. Disabling revokes every token at once (the next
+    /// request of that user fails, whatever they hold) and can hand their records to another user.
+    pub async fn update_user(&self, p: &Principal, id: &str, c: UserChange) -> Result<UserInfo> {
+        self.require(p, SystemPermission::Users, "user.update", "managing users and roles").await?;
+        let mut tx = self.inner.db.begin_write().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = $1").bind(id.to_string()).fetch_optional(&mut *tx).await?;
+        let username = exists.ok_or_else(|| AccessError::NotFound { object: "user".into(), id: id.chars().take(64).collect() })?;
+        if c.reassign_to.is_some() && c.disabled != Some(true) {
+            return Err(AccessError::BadRequest("`reassign_to` goes with `disabled: true`".into()));
+        }
+        self.set_memberships(&mut tx, id, c.roles.as_deref(), c.teams.as_deref()).await?;
+        let mut detail = vec![format!("user {username}")];
+        if let Some(r) = &c.roles {
+            detail.push(format!("roles {}", r.join(",")));
+        }
+        if let Some(t) = &c.teams {
+            detail.push(format!("teams {}", t.join(",")));
+        }
+        if let Some(d) = c.disabled {
+            if d && p.user_id.as_deref() == Some(id) {
+                return Err(AccessError::BadRequest("you cannot disable yourself".into()));
+            }
+            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2").bind(i64::from(d)).bind(id.to_string()).execute(&mut *tx).await?;
+            if d {
+                let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(now_micros())
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                detail.push(format!("disabled, {n} token(s) revoked"));
+                if let Some(to) = &c.reassign_to {
+                    let ok: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1 AND disabled = 0").bind(to.clone()).fetch_optional(&mut *tx).await?;
+                    if ok.is_none() || to == id {
+                        return Err(AccessError::BadRequest("`reassign_to` must name another active user".into()));
+                    }
+                    let moved = sqlx::query("UPDATE records SET owner_id = $1 WHERE owner_id = $2").bind(to.clone()).bind(id.to_string()).execute(&mut *tx).await?.rows_affected();
+                    detail.push(format!("{moved} record(s) reassigned"));
+                }
+            } else {
+                detail.push("enabled".into());
+            }
+        }
+        self.audit_in(&mut tx, p, "user.update", detail.join("; ")).await?;
+        tx.commit().await?;
+        self.user_info(id).await
+    }
+
+    async fn user_info(&self, id: &str) -> Result<UserInfo> {
+        let mut all = self.user_infos(Some(id)).await?;
+        all.pop().ok_or_else(|| AccessError::NotFound { object: "user".into(), id: id.into() })
+    }
+
+    async fn user_infos(&self, only: Option<&str>) -> Result<Vec<UserInfo>> {
+        let db = self.inner.db.reader();
+        let filter = if only.is_some() { " WHERE u.id = $1" } else { "" };
+        let sql = format!("SELECT u.id, u.username, u.disabled, u.created_at, u.last_login_at FROM users u{filter} ORDER BY u.username");
+        let mut q = sqlx::query(&sql);
+        if let Some(id) = only {
+            q = q.bind(id.to_string());
+        }
+        let rows = q.fetch_all(db).await?;
+        let roles = sqlx::query("SELECT user_id, role FROM user_roles ORDER BY role").fetch_all(db).await?;
+        let teams = sqlx::query("SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id ORDER BY t.name").fetch_all(db).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            let pick = |rows: &[sqlx::any::AnyRow]| -> Result<Vec<String>> {
+                let mut v = Vec::new();
+                for x in rows {
+                    if x.try_get::<String, _>(0)? == id {
+                        v.push(x.try_get(1)?);
+                    }
+                }
+                Ok(v)
+            };
+            out.push(UserInfo {
+                roles: pick(&roles)?,
+                teams: pick(&teams)?,
+                username: r.try_get(1)?,
+                disabled: r.try_get::<i64, _>(2)? != 0,
+                created_at: crate::store::micros_to_rfc3339(r.try_get(3)?),
+                last_login_at: r.try_get::<Option<i64>, _>(4)?.map(crate::store::micros_to_rfc3339),
+                id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every user with their roles and teams.
+    pub async fn users(&self, p: &Principal) -> Result<Vec<UserInfo>> {
+        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        self.user_infos(None).await
+    }
+
+    pub async fn teams(&self, p: &Principal) -> Result<Vec<TeamInfo>> {
+        self.require(p, SystemPermission::Users, "team.list", "managing users and roles").await?;
+        let db = self.inner.db.reader();
+        let rows = sqlx::query("SELECT id, name FROM teams ORDER BY name").fetch_all(db).await?;
+        let members = sqlx::query("SELECT m.team_id, u.username FROM team_members m JOIN users u ON u.id = m.user_id ORDER BY u.username").fetch_all(db).await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            let mut m = Vec::new();
+            for x in &members {
+                if x.try_get::<String, _>(0)? == id {
+                    m.push(x.try_get(1)?);
+                }
+            }
+            out.push(TeamInfo { name: r.try_get(1)?, members: m, id });
+        }
+        Ok(out)
+    }
+
+    pub async fn create_team(&self, p: &Principal, name: &str) -> Result<TeamInfo> {
+        self.require(p, SystemPermission::Users, "team.create", "managing users and roles").await?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AccessError::BadRequest("a team name is 1 to 100 characters".into()));
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let n = sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(id.clone())
+            .bind(name.to_string())
+            .bind(now_micros())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(AccessError::Conflict(format!("a team named `{name}` already exists")));
+        }
+        self.audit_in(&mut tx, p, "team.create", format!("team {name}")).await?;
+        tx.commit().await?;
+        Ok(TeamInfo { id, name: name.to_string(), members: Vec::new() })
+    }
+}

@@ -101,6 +101,14 @@ async fn main() {
             hot.push(t.elapsed());
         }
     }
+    let mut phases = [Duration::ZERO; 3];
+    for _ in 0..iters {
+        let p = bench.fresh_call_phases().await.unwrap();
+        for i in 0..3 {
+            phases[i] += p[i];
+        }
+    }
+    let phase_mean = |i: usize| us(phases[i] / iters as u32);
     let startup: Vec<Duration> = (0..50).map(|_| bench.startup_from_cache(&wasm).unwrap()).collect();
     let compile: Vec<Duration> = (0..3).map(|_| bench.compile_uncached(&wasm).unwrap()).collect();
     drop(warm);
@@ -134,6 +142,12 @@ async fn main() {
         us(s.mean), us(s.p50), us(s.p99), verdict(s.p99 < Duration::from_millis(5))
     ));
     table.push_str(&format!("| compile without the cache (for scale) | {} | {} | {} | – | – | – |\n", us(c.mean), us(c.p50), us(c.p99)));
+    table.push_str(&format!(
+        "\nWhere a fresh-instance call goes (means over {iters} more calls): store and state {}, instantiation {}, the call with its host call {}.\n",
+        phase_mean(0),
+        phase_mean(1),
+        phase_mean(2)
+    ));
     table.push_str("\nThe sandbox only: one invocation stays open for all calls, so no database transaction is in these figures (every real dispatch also commits one).\n");
     println!("{table}");
 

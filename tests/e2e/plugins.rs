@@ -16,7 +16,7 @@ author = "capcrm tests"
 description = "A test guest."
 purpose = "Testing the sandbox"
 events = ["record.created:contact"]
-routes = ["GET /run public", "GET /huge-arg public"]
+routes = ["GET /run public", "GET /huge-arg public", "GET /residue public"]
 [access.contact]
 read = [{}]
 masked = ["email"]
@@ -254,6 +254,12 @@ fn hostile_plugins_are_contained() {
         // The well-behaved plugin still works, and the chain verifies.
         install_approved(&inst, "reader", "guest-reader");
         assert_eq!(run(&srv, "reader", &format!("?id={}", ids[2])).status, 200);
+        // Nothing of one invocation survives into the next (fresh instance, memory reset).
+        let http = reqwest::blocking::Client::new();
+        for _ in 0..5 {
+            let r: Value = http.get(format!("{}/plugins/reader/residue", srv.base)).send().unwrap().json().unwrap();
+            assert_eq!(r, json!({"calls": 1, "residue": false}), "state leaked between invocations");
+        }
         drop(srv);
         chain_verifies(&inst);
         let _ = Path::new("");

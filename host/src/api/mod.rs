@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 pub mod error;
+mod people;
 mod plugins;
 mod records;
 mod schema;
@@ -36,6 +37,8 @@ pub struct AppState {
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::verify,
+        people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me,
+        records::reveal,
         plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
         healthz,
     ),
@@ -87,6 +90,13 @@ pub fn router(state: AppState) -> Router {
         .route("/objects/{object}/fields", post(schema::add_field))
         .route("/records/{object}", get(records::list).post(records::create))
         .route("/records/{object}/{id}", get(records::get).patch(records::update).delete(records::delete))
+        .route("/records/{object}/{id}/reveal", post(records::reveal))
+        .route("/roles", get(people::roles))
+        .route("/roles/{name}", axum::routing::put(people::put_role).delete(people::delete_role))
+        .route("/users", get(people::users).post(people::create_user))
+        .route("/users/{id}", axum::routing::patch(people::update_user))
+        .route("/teams", get(people::teams).post(people::create_team))
+        .route("/me", get(people::me))
         .route("/audit", get(audit::query))
         .route("/audit/verify", get(audit::verify))
         .route("/plugins", get(plugins::list))

@@ -49,15 +49,25 @@ pub struct ApproveRequest {
     pub deny: Vec<String>,
 }
 
+fn require_plugins(p: &crate::access::Principal) -> Result<(), AppError> {
+    if crate::access::Effective::of(p).has(crate::access::SystemPermission::Plugins) {
+        Ok(())
+    } else {
+        Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"))
+    }
+}
+
 /// Installed plugins.
 #[utoipa::path(get, path = "/api/v1/plugins", responses((status = 200, body = Vec<PluginInfo>)), tag = "plugins")]
-pub async fn list(State(s): State<AppState>, Caller(_p): Caller) -> Result<ApiJson<Vec<PluginInfo>>, AppError> {
+pub async fn list(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<Vec<PluginInfo>>, AppError> {
+    require_plugins(&p)?;
     Ok(ApiJson(s.plugins.registry.list().await?))
 }
 
 /// One plugin: versions, what each asks for, what was granted, what an upgrade adds.
 #[utoipa::path(get, path = "/api/v1/plugins/{name}", params(("name" = String, Path)), responses((status = 200, body = PluginInfo)), tag = "plugins")]
-pub async fn show(State(s): State<AppState>, Caller(_p): Caller, Path(name): Path<String>) -> Result<ApiJson<PluginInfo>, AppError> {
+pub async fn show(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<PluginInfo>, AppError> {
+    require_plugins(&p)?;
     Ok(ApiJson(s.plugins.registry.show(&name).await?))
 }
 
@@ -105,9 +115,7 @@ pub async fn uninstall(State(s): State<AppState>, Caller(p): Caller, Path(name):
 /// The maxima that cap every plugin's limits.
 #[utoipa::path(get, path = "/api/v1/plugin-maxima", responses((status = 200, body = crate::plugin::manifest::LimitMaxima)), tag = "plugins")]
 pub async fn maxima(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<crate::plugin::manifest::LimitMaxima>, AppError> {
-    if !crate::access::Effective::of(&p).has(crate::access::SystemPermission::Plugins) {
-        return Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"));
-    }
+    require_plugins(&p)?;
     Ok(ApiJson(s.plugins.registry.maxima().await?))
 }
 
@@ -137,9 +145,7 @@ pub async fn set_limits(
 /// Events that failed every delivery attempt to this plugin.
 #[utoipa::path(get, path = "/api/v1/plugins/{name}/dead-letters", params(("name" = String, Path)), responses((status = 200, body = Vec<crate::plugin::dispatch::DeadLetter>)), tag = "plugins")]
 pub async fn dead_letters(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<ApiJson<Vec<crate::plugin::dispatch::DeadLetter>>, AppError> {
-    if !crate::access::Effective::of(&p).has(crate::access::SystemPermission::Plugins) {
-        return Err(AppError::new(StatusCode::FORBIDDEN, "forbidden", "permission denied: plugin administration"));
-    }
+    require_plugins(&p)?;
     Ok(ApiJson(s.plugins.registry.dead_letters(&name).await?))
 }
 

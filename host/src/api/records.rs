@@ -73,6 +73,38 @@ pub async fn get(
     Ok(ApiJson(state.gate.records(&p).get(&object, &id).await?))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// The masked field to show in clear.
+    pub field: String,
+    /// Why (3 to 200 characters); kept in the audit trail with the reveal.
+    pub reason: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Revealed {
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+/// Show one masked field in clear, once, with a reason (where a role allows it). The reveal is
+/// audited before the value is returned.
+#[utoipa::path(post, path = "/api/v1/records/{object}/{id}/reveal", request_body = RevealRequest,
+    params(("object" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = Revealed), (status = 403, body = super::error::ErrorBody)), tag = "records")]
+pub async fn reveal(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((object, id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RevealRequest>,
+) -> Result<ApiJson<Revealed>, AppError> {
+    check_id(&id)?;
+    let value = state.gate.records(&p).reveal(&object, &id, &req.field, &req.reason, false).await?;
+    Ok(ApiJson(Revealed { field: req.field, value }))
+}
+
 /// Change fields of a record. Send `If-Match: <version>` to refuse a change on top of an unseen one.
 #[utoipa::path(patch, path = "/api/v1/records/{object}/{id}", request_body = UpdateRecord,
     params(("object" = String, Path), ("id" = String, Path)),

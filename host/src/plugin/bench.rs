@@ -70,6 +70,21 @@ impl DispatchBench {
         r.map_err(|e| PluginError::Failed(format!("{e:?}")))
     }
 
+    /// [`DispatchBench::fresh_call`] in its three phases: building the store (state, WASI context,
+    /// limits), instantiating, and the call itself.
+    pub async fn fresh_call_phases(&self) -> Result<[Duration; 3], PluginError> {
+        let t0 = Instant::now();
+        let mut store = self.store();
+        let t1 = Instant::now();
+        let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
+        let t2 = Instant::now();
+        let r = plugin.capcrm_plugin_events().call_handle(&mut store, &event()).await.map_err(|e| PluginError::Runtime(e.to_string()))?;
+        let t3 = Instant::now();
+        r.map_err(|e| PluginError::Failed(format!("{e:?}")))?;
+        drop(store);
+        Ok([t1 - t0, t2 - t1, t3 - t2])
+    }
+
     pub async fn warm(&self) -> Result<Warm, PluginError> {
         let mut store = self.store();
         let plugin = self.pre.instantiate_async(&mut store).await.map_err(|e| PluginError::Runtime(e.to_string()))?;

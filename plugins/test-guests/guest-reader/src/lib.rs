@@ -4,14 +4,30 @@
 //!   listed. Answers `{"listed": [ids], "granted": [fields], "record": {"id", "object",
 //!   "version", "fields": {name: value}, "masked": [names]}}`. An error from the host is returned
 //!   as the call's error; a missing `id` is a 400.
+//! - `GET /residue`: counts its calls in a static and checks a static buffer for the marks an
+//!   earlier call left; answers `{"calls": n, "residue": bool}`. A fresh instance per invocation
+//!   answers `{"calls": 1, "residue": false}` every time.
 //! - Event on a record: updates its `tags` to `["seen"]`.
 
 use capcrm_plugin_sdk::serde_json::json;
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use capcrm_plugin_sdk::{
     Collection, Event, Fields, Plugin, Request, Response, Result, capcrm_plugin, log,
 };
 
 struct Reader;
+
+static CALLS: AtomicU32 = AtomicU32::new(0);
+static MARKS: [AtomicU8; 64] = [const { AtomicU8::new(0) }; 64];
+
+fn residue() -> Response {
+    let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+    let residue = MARKS.iter().any(|m| m.load(Ordering::SeqCst) != 0);
+    for m in &MARKS {
+        m.store(0xAB, Ordering::SeqCst);
+    }
+    Response::json(200, &json!({ "calls": calls, "residue": residue }))
+}
 
 impl Plugin for Reader {
     fn on_event(event: Event) -> Result<()> {
@@ -21,6 +37,9 @@ impl Plugin for Reader {
     }
 
     fn on_http(request: Request) -> Result<Response> {
+        if request.is("GET", "/residue") {
+            return Ok(residue());
+        }
         if !request.is("GET", "/run") {
             return Ok(Response::not_found());
         }

@@ -1,0 +1,86 @@
+//! `/api/v1/users`, `/api/v1/teams`, `/api/v1/roles` (administrators) and `/api/v1/me`.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiJson, AppError};
+use crate::access::RoleDef;
+use crate::access::people::{NewUser, TeamInfo, UserChange, UserInfo};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+/// Every role: built-in ones first, then those administrators added.
+#[utoipa::path(get, path = "/api/v1/roles", responses((status = 200, body = Vec<RoleDef>)), tag = "people")]
+pub async fn roles(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<Vec<RoleDef>>, AppError> {
+    Ok(ApiJson(s.gate.roles(&p).await?))
+}
+
+/// Add or replace a role of your own (built-in roles cannot be changed).
+#[utoipa::path(put, path = "/api/v1/roles/{name}", request_body = RoleDef, params(("name" = String, Path)), responses((status = 200, body = RoleDef)), tag = "people")]
+pub async fn put_role(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>, ApiJson(def): ApiJson<RoleDef>) -> Result<ApiJson<RoleDef>, AppError> {
+    if def.name != name {
+        return Err(AppError::bad_request("the role's `name` must match the path"));
+    }
+    Ok(ApiJson(s.gate.put_role(&p, def).await?))
+}
+
+/// Remove a role of your own that nobody holds.
+#[utoipa::path(delete, path = "/api/v1/roles/{name}", params(("name" = String, Path)), responses((status = 204)), tag = "people")]
+pub async fn delete_role(State(s): State<AppState>, Caller(p): Caller, Path(name): Path<String>) -> Result<StatusCode, AppError> {
+    s.gate.delete_role(&p, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every user, with roles and teams.
+#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserInfo>)), tag = "people")]
+pub async fn users(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<Vec<UserInfo>>, AppError> {
+    Ok(ApiJson(s.gate.users(&p).await?))
+}
+
+/// Create a user with roles and teams.
+#[utoipa::path(post, path = "/api/v1/users", request_body = NewUser, responses((status = 201, body = UserInfo)), tag = "people")]
+pub async fn create_user(State(s): State<AppState>, Caller(p): Caller, ApiJson(u): ApiJson<NewUser>) -> Result<(StatusCode, ApiJson<UserInfo>), AppError> {
+    if u.password.len() > 1024 {
+        return Err(AppError::bad_request("the password is too long"));
+    }
+    Ok((StatusCode::CREATED, ApiJson(s.gate.create_user(&p, &s.auth, u).await?)))
+}
+
+/// Change a user's roles or teams, disable them (every token and session revoked at once,
+/// records optionally handed to another user) or enable them again.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UserChange, params(("id" = String, Path)), responses((status = 200, body = UserInfo)), tag = "people")]
+pub async fn update_user(State(s): State<AppState>, Caller(p): Caller, Path(id): Path<String>, ApiJson(c): ApiJson<UserChange>) -> Result<ApiJson<UserInfo>, AppError> {
+    Ok(ApiJson(s.gate.update_user(&p, &id, c).await?))
+}
+
+/// Every team and its members.
+#[utoipa::path(get, path = "/api/v1/teams", responses((status = 200, body = Vec<TeamInfo>)), tag = "people")]
+pub async fn teams(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<Vec<TeamInfo>>, AppError> {
+    Ok(ApiJson(s.gate.teams(&p).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    pub name: String,
+}
+
+/// Create a team.
+#[utoipa::path(post, path = "/api/v1/teams", request_body = NewTeam, responses((status = 201, body = TeamInfo)), tag = "people")]
+pub async fn create_team(State(s): State<AppState>, Caller(p): Caller, ApiJson(t): ApiJson<NewTeam>) -> Result<(StatusCode, ApiJson<TeamInfo>), AppError> {
+    Ok((StatusCode::CREATED, ApiJson(s.gate.create_team(&p, &t.name).await?)))
+}
+
+/// What the caller may do, for clients that adapt to it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub username: String,
+    pub user_id: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// The signed-in user and their roles.
+#[utoipa::path(get, path = "/api/v1/me", responses((status = 200, body = Me)), tag = "people")]
+pub async fn me(Caller(p): Caller) -> ApiJson<Me> {
+    ApiJson(Me { username: p.actor.name.clone(), user_id: p.user_id.clone(), roles: p.perms.role_names() })
+}

@@ -61,7 +61,7 @@ impl App {
         let audit = Audit::start(db.clone(), audit_key.key);
         let gate = Gate::open(db.clone(), keys.clone(), audit).await?;
         let plugins = crate::plugin::PluginRuntime::new(gate.clone(), Some(settings.plugin_cache_dir()))?;
-        Ok(App { auth: Auth::new(db.clone()), db, keys, gate, plugins })
+        Ok(App { auth: Auth::new(db.clone(), keys.clone()), db, keys, gate, plugins })
     }
 
     /// Whether the configured database exists and `init` has run on it. Creates nothing.
@@ -87,11 +87,11 @@ impl App {
             bail!("{} is already initialised", settings.location.describe());
         }
         db.migrate().await?;
-        let keys = Keystore::new(ring, db.backend());
+        let keys = Arc::new(Keystore::new(ring, db.backend()));
         let mut tx = db.begin_write().await?;
         keys.initialise(&mut tx).await?;
         let audit_key = keys.system_key(&mut *tx, AUDIT_CHAIN_KEY).await?;
-        let auth = Auth::new(db.clone());
+        let auth = Auth::new(db.clone(), keys.clone());
         let admin_id = auth.create_user(&mut tx, admin_user, admin_password, true).await?;
         sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, 'admin')").bind(admin_id).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO meta (key, value) VALUES ('initialised_at', $1)")

@@ -8,6 +8,7 @@ mod common;
 
 mod access;
 mod api;
+mod auth;
 mod audit_chain;
 mod canaries;
 mod durability;

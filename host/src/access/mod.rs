@@ -35,6 +35,10 @@ pub struct Principal {
     pub user_id: Option<String>,
     /// The person's merged roles (everything, for the host itself).
     pub perms: Arc<Permissions>,
+    /// An API token's scopes, which narrow the person's permissions; `None` for a session.
+    pub scopes: Option<Arc<std::collections::BTreeSet<crate::auth::TokenScope>>>,
+    /// Whether the caller passed a TOTP check in the last minutes (step-up for reveals).
+    pub mfa_fresh: bool,
     pub request_id: Option<String>,
     pub purpose: Option<String>,
     /// Set when a plugin acts: its grant narrows whatever the person (or the host) may do.
@@ -44,7 +48,16 @@ pub struct Principal {
 impl Principal {
     /// The host itself (demo seeding, maintenance): acts with full rights and is audited as `system`.
     pub fn system(component: &str) -> Principal {
-        Principal { actor: Actor::system(component), user_id: None, perms: Arc::new(Permissions::everything()), request_id: None, purpose: None, plugin: None }
+        Principal {
+            actor: Actor::system(component),
+            user_id: None,
+            perms: Arc::new(Permissions::everything()),
+            scopes: None,
+            mfa_fresh: false,
+            request_id: None,
+            purpose: None,
+            plugin: None,
+        }
     }
 }
 

@@ -28,6 +28,10 @@ pub struct UserInfo {
     /// Team names.
     pub teams: Vec<String>,
     pub disabled: bool,
+    /// Whether a TOTP second factor is enabled.
+    pub mfa_enabled: bool,
+    /// The user's own address ranges (their roles may add more).
+    pub ip_allow: Vec<String>,
     pub created_at: String,
     pub last_login_at: Option<String>,
 }
@@ -53,6 +57,10 @@ pub struct UserChange {
     pub disabled: Option<bool>,
     /// With `disabled: true`: the user who takes over the records they owned.
     pub reassign_to: Option<String>,
+    /// Address ranges (CIDR) the user may work from, on top of their roles' lists; `[]` clears.
+    pub ip_allow: Option<Vec<String>>,
+    /// Remove the user's second factor (a lost device); they enrol again at the next sign-in.
+    pub reset_mfa: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -100,8 +108,9 @@ impl Gate {
                 roles.push(b);
             } else if let Some(def) = r.try_get::<Option<String>, _>(2)? {
                 // A definition that no longer parses grants nothing rather than failing the user.
-                if let Ok(d) = serde_json::from_str::<RoleDef>(&def) {
-                    roles.push(Arc::new(d));
+                match serde_json::from_str::<RoleDef>(&def) {
+                    Ok(d) => roles.push(Arc::new(d)),
+                    Err(e) => tracing::warn!(role = %name, "stored role definition does not parse and grants nothing: {e}"),
                 }
             }
         }
@@ -121,7 +130,8 @@ impl Gate {
     }
 
     /// Adds a role or replaces one administrators added; built-in roles cannot be changed.
-    pub async fn put_role(&self, p: &Principal, def: RoleDef) -> Result<RoleDef> {
+    pub async fn put_role(&self, p: &Principal, mut def: RoleDef) -> Result<RoleDef> {
+        def.builtin = false;
         self.require(p, SystemPermission::Users, "role.put", "managing users and roles").await?;
         if builtin_role(&def.name).is_some() {
             return Err(AccessError::Conflict(format!("`{}` is a built-in role; add a role of your own instead", def.name)));
@@ -232,7 +242,7 @@ impl Gate {
 
     /// Changes a user's roles, teams or state. Disabling revokes every token at once (the next
     /// request of that user fails, whatever they hold) and can hand their records to another user.
-    pub async fn update_user(&self, p: &Principal, id: &str, c: UserChange) -> Result<UserInfo> {
+    pub async fn update_user(&self, p: &Principal, auth: &crate::auth::Auth, id: &str, c: UserChange) -> Result<UserInfo> {
         self.require(p, SystemPermission::Users, "user.update", "managing users and roles").await?;
         let mut tx = self.inner.db.begin_write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = $1").bind(id.to_string()).fetch_optional(&mut *tx).await?;
@@ -242,6 +252,14 @@ impl Gate {
         }
         self.set_memberships(&mut tx, id, c.roles.as_deref(), c.teams.as_deref()).await?;
         let mut detail = vec![format!("user {username}")];
+        if let Some(list) = &c.ip_allow {
+            for cidr in list {
+                cidr.parse::<ipnet::IpNet>().map_err(|_| AccessError::BadRequest(format!("ip_allow: `{}` is not an address range like 10.0.0.0/8", cidr.chars().take(60).collect::<String>())))?;
+            }
+            let value = (!list.is_empty()).then(|| serde_json::to_string(list).expect("serialises"));
+            sqlx::query("UPDATE users SET ip_allow = $1 WHERE id = $2").bind(value).bind(id.to_string()).execute(&mut *tx).await?;
+            detail.push(format!("ip_allow {}", if list.is_empty() { "cleared".to_string() } else { list.join(",") }));
+        }
         if let Some(r) = &c.roles {
             detail.push(format!("roles {}", r.join(",")));
         }
@@ -275,6 +293,10 @@ impl Gate {
         }
         self.audit_in(&mut tx, p, "user.update", detail.join("; ")).await?;
         tx.commit().await?;
+        if c.reset_mfa == Some(true) {
+            auth.mfa_reset(id).await.map_err(|e| AccessError::Internal(e.to_string()))?;
+            self.inner.audit.record(vec![Event::new(&p.actor, "mfa.reset", Outcome::Allowed).request(p.request_id.as_deref()).detail(format!("user {username}"))]).await?;
+        }
         self.user_info(id).await
     }
 
@@ -286,7 +308,7 @@ impl Gate {
     async fn user_infos(&self, only: Option<&str>) -> Result<Vec<UserInfo>> {
         let db = self.inner.db.reader();
         let filter = if only.is_some() { " WHERE u.id = $1" } else { "" };
-        let sql = format!("SELECT u.id, u.username, u.disabled, u.created_at, u.last_login_at FROM users u{filter} ORDER BY u.username");
+        let sql = format!("SELECT u.id, u.username, u.disabled, u.created_at, u.last_login_at, u.totp_enabled, u.ip_allow FROM users u{filter} ORDER BY u.username");
         let mut q = sqlx::query(&sql);
         if let Some(id) = only {
             q = q.bind(id.to_string());
@@ -313,6 +335,8 @@ impl Gate {
                 disabled: r.try_get::<i64, _>(2)? != 0,
                 created_at: crate::store::micros_to_rfc3339(r.try_get(3)?),
                 last_login_at: r.try_get::<Option<i64>, _>(4)?.map(crate::store::micros_to_rfc3339),
+                mfa_enabled: r.try_get::<i64, _>(5)? != 0,
+                ip_allow: r.try_get::<Option<String>, _>(6)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
                 id,
             });
         }

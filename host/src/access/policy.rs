@@ -2,6 +2,7 @@
 
 use super::Principal;
 use super::roles::Permissions;
+use crate::auth::TokenScope;
 use crate::model::{FieldDef, ObjectDef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -85,19 +86,30 @@ impl PluginGrant {
 #[derive(Debug, Clone)]
 pub struct Effective {
     person: Arc<Permissions>,
+    scopes: Option<Arc<BTreeSet<TokenScope>>>,
     plugin: Option<Arc<PluginGrant>>,
 }
 
 impl Effective {
     /// The single function that decides what a principal may do: the union of the person's roles
-    /// (the host itself holds everything), intersected, for a plugin, with what the administrator
-    /// granted it. Every check below reads only this.
+    /// (the host itself holds everything), narrowed by an API token's scopes, intersected, for a
+    /// plugin, with what the administrator granted it. Every check below reads only this.
     pub fn of(principal: &Principal) -> Effective {
-        Effective { person: principal.perms.clone(), plugin: principal.plugin.clone() }
+        Effective { person: principal.perms.clone(), scopes: principal.scopes.clone(), plugin: principal.plugin.clone() }
+    }
+
+    /// Whether the token (if it is an API token) carries one of `any`.
+    fn scoped(&self, any: &[TokenScope]) -> bool {
+        self.scopes.as_ref().is_none_or(|s| any.iter().any(|a| s.contains(a)))
     }
 
     pub fn may(&self, object: &ObjectDef, action: Action) -> bool {
-        let person = self.person.may(&object.name, action);
+        let scoped = match action {
+            Action::Read => self.scoped(&[TokenScope::RecordsRead, TokenScope::RecordsWrite]),
+            Action::Create | Action::Update | Action::Delete => self.scoped(&[TokenScope::RecordsWrite]),
+            Action::Export => self.scoped(&[TokenScope::RecordsExport]),
+        };
+        let person = scoped && self.person.may(&object.name, action);
         match &self.plugin {
             None => person,
             Some(g) => {
@@ -116,7 +128,11 @@ impl Effective {
     /// Permissions outside any object. Plugins never hold them: they do not configure the
     /// schema, manage users or plugins, or read the audit trail.
     pub fn has(&self, p: SystemPermission) -> bool {
-        self.plugin.is_none() && self.person.has(p)
+        let scoped = match p {
+            SystemPermission::Audit => self.scoped(&[TokenScope::AuditRead]),
+            _ => self.scoped(&[TokenScope::Admin]),
+        };
+        self.plugin.is_none() && scoped && self.person.has(p)
     }
 
     /// Which records of the object the caller reaches (`None`: none at all).
@@ -169,7 +185,7 @@ impl Effective {
     /// Whether the caller may perform a data-subject operation: for people, the matching system
     /// permission; for a plugin, only what its grant names, and never more than the person.
     pub fn may_subject(&self, op: SubjectOp) -> bool {
-        let person = self.person.has(match op {
+        let person = self.scoped(&[TokenScope::Admin]) && self.person.has(match op {
             SubjectOp::Find => SystemPermission::SubjectFind,
             SubjectOp::Export => SystemPermission::SubjectExport,
             SubjectOp::Erase => SystemPermission::SubjectErase,
@@ -188,7 +204,10 @@ impl Effective {
     }
 
     pub fn field(&self, object: &ObjectDef, field: &FieldDef) -> FieldAccess {
-        let person = self.person.field(object, field);
+        let mut person = self.person.field(object, field);
+        if !self.scoped(&[TokenScope::RecordsWrite]) {
+            person = person.min(FieldAccess::Read);
+        }
         match &self.plugin {
             None => person,
             Some(g) => person.min(g.fields.get(&(object.name.clone(), field.name.clone())).copied().unwrap_or(FieldAccess::None)),

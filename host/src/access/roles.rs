@@ -110,8 +110,9 @@ pub struct RoleDef {
     /// Source addresses (CIDR) holders may work from; empty: anywhere.
     #[serde(default)]
     pub ip_allow: Vec<String>,
-    /// Built-in roles ship with capcrm and cannot be changed (copy one to adapt it).
-    #[serde(default, skip_deserializing)]
+    /// Built-in roles ship with capcrm and cannot be changed (copy one to adapt it); ignored on
+    /// input.
+    #[serde(default)]
     pub builtin: bool,
 }
 

@@ -13,6 +13,8 @@ pub struct AppError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (lockouts).
+    pub retry_after: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -29,7 +31,7 @@ pub struct ErrorDetail {
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        AppError { status, code, message: message.into() }
+        AppError { status, code, message: message.into(), retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -51,7 +53,11 @@ impl IntoResponse for AppError {
             self.message
         };
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message } };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1) as u64));
+        }
+        resp
     }
 }
 
@@ -86,7 +92,16 @@ impl From<AuthError> for AppError {
             AuthError::BadCredentials | AuthError::BadToken => AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg),
             AuthError::WeakPassword(_) => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", msg),
             AuthError::UserExists(_) => AppError::new(StatusCode::CONFLICT, "conflict", msg),
-            AuthError::Store(_) | AuthError::Hash(_) => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg),
+            AuthError::Throttled { retry_after } => {
+                let mut e = AppError::new(StatusCode::TOO_MANY_REQUESTS, "locked_out", msg);
+                e.retry_after = Some(retry_after);
+                e
+            }
+            AuthError::MfaRequired => AppError::new(StatusCode::UNAUTHORIZED, "mfa_required", msg),
+            AuthError::BadMfaCode => AppError::new(StatusCode::UNAUTHORIZED, "bad_mfa_code", msg),
+            AuthError::IpNotAllowed => AppError::new(StatusCode::FORBIDDEN, "ip_not_allowed", msg),
+            AuthError::Invalid(_) => AppError::new(StatusCode::BAD_REQUEST, "bad_request", msg),
+            AuthError::Store(_) | AuthError::Hash(_) | AuthError::Key(_) => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg),
         }
     }
 }

@@ -27,13 +27,15 @@ pub struct AppState {
     pub gate: Gate,
     pub auth: Auth,
     pub plugins: std::sync::Arc<crate::plugin::PluginRuntime>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (none by default).
+    pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "capcrm", description = "A CRM engine whose customer data is protected by construction."),
     paths(
-        auth::token,
+        auth::token, auth::logout, auth::mfa_enrol, auth::mfa_confirm, auth::mfa_verify, auth::create_token, auth::tokens, auth::revoke_token,
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::verify,
@@ -84,6 +86,12 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/auth/token", post(auth::token))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me/mfa/enrol", post(auth::mfa_enrol))
+        .route("/me/mfa/confirm", post(auth::mfa_confirm))
+        .route("/me/mfa/verify", post(auth::mfa_verify))
+        .route("/tokens", get(auth::tokens).post(auth::create_token))
+        .route("/tokens/{id}", axum::routing::delete(auth::revoke_token))
         .route("/openapi.json", get(openapi))
         .route("/objects", get(schema::list).post(schema::add_object))
         .route("/objects/{object}", get(schema::get))

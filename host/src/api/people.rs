@@ -50,7 +50,7 @@ pub async fn create_user(State(s): State<AppState>, Caller(p): Caller, ApiJson(u
 /// records optionally handed to another user) or enable them again.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", request_body = UserChange, params(("id" = String, Path)), responses((status = 200, body = UserInfo)), tag = "people")]
 pub async fn update_user(State(s): State<AppState>, Caller(p): Caller, Path(id): Path<String>, ApiJson(c): ApiJson<UserChange>) -> Result<ApiJson<UserInfo>, AppError> {
-    Ok(ApiJson(s.gate.update_user(&p, &id, c).await?))
+    Ok(ApiJson(s.gate.update_user(&p, &s.auth, &id, c).await?))
 }
 
 /// Every team and its members.

@@ -205,8 +205,13 @@ const TABLES: &[Table] = &[
             ("disabled", Int),
             ("created_at", Int),
             ("last_login_at", NullInt),
+            ("totp_sealed", NullText),
+            ("totp_enabled", Int),
+            ("ip_allow", NullText),
+            ("totp_last_step", Int),
         ],
     },
+    Table { name: "mfa_recovery_codes", order_by: "user_id, code_hash", cols: &[("user_id", Text), ("code_hash", Text), ("used_at", NullInt)] },
     // Roles and teams (migration 0006).
     Table { name: "roles", order_by: "name", cols: &[("name", Text), ("definition", Text), ("created_at", Int), ("updated_at", Int)] },
     Table { name: "user_roles", order_by: "user_id, role", cols: &[("user_id", Text), ("role", Text)] },
@@ -398,6 +403,8 @@ const CREATED_TABLES: &[&str] = &[
     "custom_objects",
     "audit_log",
     "audit_head",
+    "login_throttle",
+    "mfa_recovery_codes",
     "team_members",
     "teams",
     "user_roles",
@@ -1450,7 +1457,8 @@ mod tests {
             });
             records.create("contact", c.as_object().unwrap(), WriteOptions::default()).await.unwrap();
         }
-        app.auth.issue_token("admin", PASSWORD).await.unwrap();
+        let admin = app.auth.check_password("admin", PASSWORD, None).await.unwrap();
+        app.auth.issue_session(&admin, false, None).await.unwrap();
         app.db.close().await;
         (settings, id)
     }

@@ -49,6 +49,9 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

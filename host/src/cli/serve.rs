@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Make (once) and use a self-signed certificate in <data-dir>/tls, for a trial.
     #[arg(long, conflicts_with = "tls_cert")]
     tls_self_signed: bool,
+    /// A reverse proxy (address or CIDR range, repeatable, or comma-separated in the
+    /// environment) whose `X-Forwarded-For` names the client; without one the header is ignored.
+    #[arg(long = "trusted-proxy", env = "CAPCRM_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -64,7 +68,15 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let state = AppState { gate: app.gate.clone(), auth: app.auth.clone(), plugins: app.plugins.clone() };
+    let mut trusted = Vec::new();
+    for p in a.trusted_proxies.iter().chain(r.file.trusted_proxies.iter()) {
+        let net = p
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| anyhow::anyhow!("--trusted-proxy `{p}` is not an address or CIDR range"))?;
+        trusted.push(net);
+    }
+    let state = AppState { gate: app.gate.clone(), auth: app.auth.clone(), plugins: app.plugins.clone(), trusted_proxies: std::sync::Arc::new(trusted) };
     let routes = router(state);
     let retry_ms: u64 = std::env::var("CAPCRM_EVENT_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dispatcher = crate::plugin::dispatch::Dispatcher::new(app.plugins.clone(), app.db.clone(), std::time::Duration::from_millis(retry_ms));

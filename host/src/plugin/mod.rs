@@ -176,6 +176,8 @@ impl PluginRuntime {
             // Acting for a person, the plugin can do no more than that person; on its own, no more
             // than its grant.
             perms: acting.map(|a| a.perms.clone()).unwrap_or_else(|| std::sync::Arc::new(crate::access::Permissions::everything())),
+            scopes: acting.and_then(|a| a.scopes.clone()),
+            mfa_fresh: false,
             request_id: acting.and_then(|a| a.request_id.clone()),
             purpose: Some(active.manifest.purpose.clone()),
             plugin: Some(grant_of(&active.actor_name(), &active.granted)),

@@ -4,6 +4,7 @@
 //! audit trail ([`audit`]). Every path to customer data goes through [`access::Gate`].
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -12,6 +12,7 @@ mod auth;
 mod audit_chain;
 mod canaries;
 mod durability;
+mod exports;
 mod plugins;
 mod polyglot;
 mod startup;

@@ -767,9 +767,31 @@ impl RecordAccess {
     /// A filter may only name a field the caller can read in clear: filtering on a hidden or masked
     /// field would let its value be guessed one query at a time.
     pub async fn list(&self, object: &str, q: &ListQuery) -> Result<RecordPage> {
+        self.page(object, q, Action::Read, "list").await
+    }
+
+    /// One page of an export: like [`RecordAccess::list`], but it needs the export permission and
+    /// every record handed out is an `export` entry in the audit trail.
+    pub async fn export_page(&self, object: &str, q: &ListQuery) -> Result<RecordPage> {
+        self.page(object, q, Action::Export, "export").await
+    }
+
+    /// How many records a query reaches (for export limits), within the caller's scope.
+    pub async fn count(&self, object: &str, q: &ListQuery, action: Action) -> Result<i64> {
         let obj = self.object(object)?;
-        if !self.perms.may(&obj, Action::Read) {
-            return self.deny("list", object, format!("may not read {object} records")).await;
+        let c = self.conditions(&obj, q, action, if action == Action::Export { "export" } else { "list" }).await?;
+        let sql = format!("SELECT COUNT(*) FROM records r{}", c.where_sql());
+        let rows = self.fetch_all(c.bind(sqlx::query(&sql))).await?;
+        Ok(rows.first().map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// The WHERE clause of a query: the object, the caller's record scope, and filters on fields
+    /// the caller reads in clear.
+    async fn conditions(&self, obj: &ObjectDef, q: &ListQuery, action: Action, audit_action: &str) -> Result<Conditions> {
+        let object = obj.name.as_str();
+        if !self.perms.may(obj, action) {
+            let what = if action == Action::Export { "export" } else { "read" };
+            return self.deny(audit_action, object, format!("may not {what} {object} records")).await;
         }
         let mut c = Conditions::default();
         c.push("r.object", "=", Arg::Text(object.to_string()));
@@ -781,11 +803,17 @@ impl RecordAccess {
                 Some(d) => d,
                 None => return Err(AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", f.field))),
             };
-            if !self.perms.field(&obj, def).in_clear() {
-                return self.deny("list", object, format!("no read access to field `{}` of {object} used in a filter", f.field)).await;
+            if !self.perms.field(obj, def).in_clear() {
+                return self.deny(audit_action, object, format!("no read access to field `{}` of {object} used in a filter", f.field)).await;
             }
-            self.push_filter(&mut c, &obj, def, f)?;
+            self.push_filter(&mut c, obj, def, f)?;
         }
+        Ok(c)
+    }
+
+    async fn page(&self, object: &str, q: &ListQuery, action: Action, audit_action: &str) -> Result<RecordPage> {
+        let obj = self.object(object)?;
+        let mut c = self.conditions(&obj, q, action, audit_action).await?;
         if let Some(after) = &q.after {
             if uuid::Uuid::parse_str(after).is_err() {
                 return Err(AccessError::BadRequest("`after` must be the id of the last record of the previous page".into()));
@@ -803,9 +831,13 @@ impl RecordAccess {
                 Ok(v) => v,
                 Err(e) => return self.integrity_failure(object, &stored.id, e).await,
             };
-            if let Some(ev) = self.read_event("list", &stored, &view, seen, pseudonym) {
-                events.push(ev);
-            }
+            let ev = match self.read_event(audit_action, &stored, &view, seen.clone(), pseudonym) {
+                Some(ev) => Some(ev),
+                // Every exported record is on record, personal fields or not.
+                None if action == Action::Export => Some(self.event(audit_action, Outcome::Allowed).object(object).record(&stored.id).fields(view.fields.keys().cloned().collect())),
+                None => None,
+            };
+            events.extend(ev);
             records.push(view);
         }
         let next = if rows.len() > limit { records.last().map(|r| r.id.clone()) } else { None };

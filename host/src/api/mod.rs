@@ -1,8 +1,10 @@
 //! The REST API (axum). Handlers are thin: they parse, ask the access layer, and shape the answer.
 
+mod alerts;
 mod audit;
 mod auth;
 pub mod error;
+mod exports;
 mod people;
 mod plugins;
 mod records;
@@ -41,6 +43,8 @@ pub struct AppState {
         audit::query, audit::verify,
         people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me,
         records::reveal,
+        alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
+        exports::request, exports::list, exports::approve, exports::reject, exports::download,
         plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
         healthz,
     ),
@@ -105,6 +109,13 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{id}", axum::routing::patch(people::update_user))
         .route("/teams", get(people::teams).post(people::create_team))
         .route("/me", get(people::me))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alert-rules", get(alerts::rules).put(alerts::set_rules))
+        .route("/exports", get(exports::list).post(exports::request))
+        .route("/exports/{id}/approve", post(exports::approve))
+        .route("/exports/{id}/reject", post(exports::reject))
+        .route("/exports/{id}/download", get(exports::download))
         .route("/audit", get(audit::query))
         .route("/audit/verify", get(audit::verify))
         .route("/plugins", get(plugins::list))

@@ -101,7 +101,7 @@ pub async fn reveal(
     ApiJson(req): ApiJson<RevealRequest>,
 ) -> Result<ApiJson<Revealed>, AppError> {
     check_id(&id)?;
-    let value = state.gate.records(&p).reveal(&object, &id, &req.field, &req.reason, false).await?;
+    let value = state.gate.records(&p).reveal(&object, &id, &req.field, &req.reason, p.mfa_fresh).await?;
     Ok(ApiJson(Revealed { field: req.field, value }))
 }
 

@@ -81,6 +81,7 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
     let retry_ms: u64 = std::env::var("CAPCRM_EVENT_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dispatcher = crate::plugin::dispatch::Dispatcher::new(app.plugins.clone(), app.db.clone(), std::time::Duration::from_millis(retry_ms));
     tokio::spawn(dispatcher.run());
+    tokio::spawn(crate::alerts::run(app.db.clone(), app.gate.audit().clone()));
     println!("capcrm listening on {scheme}://{addr} ({})", r.settings.location.describe());
     if let Some(b) = banner {
         println!("{b}");

@@ -258,6 +258,44 @@ fn permission_matrix_over_every_read_path() {
         assert_eq!(r.status, 403, "{}", r.text);
         assert_eq!(w.api("admin").get(&format!("/api/v1/records/contact/{ce}")).body["owner_id"], w.id("sales_e"));
 
+        // Search by identifier: only fields the caller reads in clear take part, within scope.
+        let searches: [(&str, &str, &[&str]); 3] = [
+            ("email", "canary.EAST@example.com", &["admin", "mgr_e", "sales_e", "support1", "dpo"]),
+            ("phone", "+86 139 7531 8642", &["admin", "support1", "dpo"]),
+            ("national_id", "CANARYIDEAST", &["admin"]),
+        ];
+        for (label, term, finders) in searches {
+            for (who, api, _) in &w.users {
+                let r = api.get(&format!("/api/v1/records/contact?q={}", url_encode(term)));
+                if *who == "aud" {
+                    assert_eq!(r.status, 403);
+                    continue;
+                }
+                assert_eq!(r.status, 200, "{who} searches: {}", r.text);
+                let found = r.body["records"].as_array().unwrap().iter().any(|x| x["id"] == ce.as_str());
+                assert_eq!(found, finders.contains(who), "{who} finds the east contact by {label}");
+            }
+        }
+
+        // Change history: who changed what, naming only fields the caller may see.
+        for (who, api, _) in &w.users {
+            let r = api.get(&format!("/api/v1/records/contact/{ce}/history"));
+            match *who {
+                "aud" => assert_eq!(r.status, 403, "{who}"),
+                "sales_w" => assert_eq!(r.status, 404, "{who}: {}", r.text),
+                _ => {
+                    assert_eq!(r.status, 200, "{who}: {}", r.text);
+                    let changes = r.body["changes"].as_array().unwrap();
+                    assert_eq!(changes.iter().map(|c| c["action"].as_str().unwrap()).collect::<Vec<_>>(), vec!["update", "create"], "{who}: {}", r.text);
+                    assert_eq!(changes[0]["actor"], "sales_e");
+                    assert_eq!(changes[0]["fields"], json!(["title"]));
+                    let created: Vec<&str> = changes[1]["fields"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+                    assert_eq!(created.contains(&"national_id"), matches!(*who, "admin" | "mgr_e" | "dpo"), "{who} sees national_id named: {created:?}");
+                    assert!(!r.text.contains("EAST"), "history holds no values");
+                }
+            }
+        }
+
         // Administration is for administrators.
         for (who, api, _) in &w.users {
             let r = api.get("/api/v1/users");
@@ -319,6 +357,20 @@ fn disabling_a_user_ends_every_session_at_once() {
         let me = admin.get("/api/v1/me").body;
         let r = admin.patch(&format!("/api/v1/users/{}", me["user_id"].as_str().unwrap()), &json!({"disabled": true}));
         assert_eq!(r.status, 400, "{}", r.text);
+        // Reports: accounts unused for a while, and who can see which sensitive field.
+        let r = admin.get("/api/v1/reports/inactive-users?days=1");
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.body.as_array().unwrap().is_empty(), "everyone here is new: {}", r.text);
+        inst.raw_sql(&format!("UPDATE users SET last_login_at = 1, created_at = 1 WHERE id = '{heir_id}'"));
+        let r = admin.get("/api/v1/reports/inactive-users?days=30");
+        let names: Vec<&str> = r.body.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["heir"], "disabled accounts are not listed, dormant ones are: {}", r.text);
+        let r = admin.get("/api/v1/reports/field-access");
+        assert_eq!(r.status, 200, "{}", r.text);
+        let nid = r.body.as_array().unwrap().iter().find(|e| e["object"] == "contact" && e["field"] == "national_id").unwrap().clone();
+        let viewers: Vec<&str> = nid["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+        assert_eq!(viewers, vec!["admin"], "sales see no national id, the leaver is disabled: {nid}");
+        assert_eq!(heir.get("/api/v1/reports/field-access").status, 403);
         let updates = admin.get("/api/v1/audit?action=user.update&limit=10").body["entries"].as_array().cloned().unwrap();
         assert!(updates.iter().any(|e| e["detail"].as_str().unwrap_or("").contains("token(s) revoked")), "{updates:?}");
         drop(srv);

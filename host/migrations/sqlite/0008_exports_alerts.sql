@@ -52,3 +52,6 @@ CREATE TABLE known_addresses (
     first_seen INTEGER NOT NULL,
     PRIMARY KEY (username, address)
 );
+
+-- A record's change history reads the audit trail by record.
+CREATE INDEX audit_record ON audit_log (record_id, seq);

@@ -39,6 +39,9 @@ pub struct ExportRequest {
     /// `{"field": "email", "op": "eq", "value": "a@b.example"}`; ops: eq, gt, gte, lt, lte.
     #[serde(default)]
     pub filters: Vec<ExportFilter>,
+    /// A search by identifier, as the list's `q`.
+    #[serde(default)]
+    pub search: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -64,7 +67,7 @@ impl ExportRequest {
             let op = FilterOp::parse(&f.op).ok_or_else(|| AccessError::BadRequest(format!("filter op `{}` is not one of eq, gt, gte, lt, lte", f.op.chars().take(10).collect::<String>())))?;
             filters.push(Filter { field: f.field.clone(), op, value: FilterValue::Text(f.value.clone()) });
         }
-        Ok(ListQuery { filters, after: None, limit: 200 })
+        Ok(ListQuery { filters, search: self.search.clone(), after: None, limit: 200 })
     }
 }
 

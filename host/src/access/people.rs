@@ -391,3 +391,92 @@ impl Gate {
         Ok(TeamInfo { id, name: name.to_string(), members: Vec::new() })
     }
 }
+
+/// An account nobody has used for a while (offboarding report).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InactiveUser {
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub created_at: String,
+    /// Never signed in, if absent.
+    pub last_login_at: Option<String>,
+}
+
+/// Who can see one field, and how.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldExposure {
+    pub object: String,
+    pub field: String,
+    pub classification: crate::model::Classification,
+    pub users: Vec<FieldViewer>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldViewer {
+    pub username: String,
+    /// masked, read or write.
+    pub access: super::FieldAccess,
+    /// Whether they may reveal it where they see it masked.
+    pub may_reveal: bool,
+    /// The record scope they have on the object.
+    pub scope: super::RecordScope,
+}
+
+impl Gate {
+    /// Enabled accounts not signed into for `days` days (or never, and older than that).
+    pub async fn inactive_users(&self, p: &Principal, days: i64) -> Result<Vec<InactiveUser>> {
+        self.require(p, SystemPermission::Users, "report.inactive", "managing users and roles").await?;
+        if !(1..=3650).contains(&days) {
+            return Err(AccessError::BadRequest("days must be 1 to 3650".into()));
+        }
+        let cutoff = now_micros() - days * 86_400 * 1_000_000;
+        let all = self.user_infos(None).await?;
+        let rows = sqlx::query("SELECT id FROM users WHERE disabled = 0 AND COALESCE(last_login_at, created_at) < $1")
+            .bind(cutoff)
+            .fetch_all(self.inner.db.reader())
+            .await?;
+        let ids: BTreeSet<String> = rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|u| ids.contains(&u.id))
+            .map(|u| InactiveUser { id: u.id, username: u.username, roles: u.roles, created_at: u.created_at, last_login_at: u.last_login_at })
+            .collect())
+    }
+
+    /// For every sensitive field (and, with `personal`, every personal one), which enabled users
+    /// can see it, masked or in clear, within which record scope.
+    pub async fn field_exposure(&self, p: &Principal, personal: bool) -> Result<Vec<FieldExposure>> {
+        self.require(p, SystemPermission::Users, "report.exposure", "managing users and roles").await?;
+        let users = self.user_infos(None).await?;
+        let mut perms = Vec::new();
+        for u in users.iter().filter(|u| !u.disabled) {
+            perms.push((u.username.clone(), self.permissions_of(&u.id).await?));
+        }
+        let schema = self.schema();
+        let mut out = Vec::new();
+        for obj in schema.objects() {
+            for f in &obj.fields {
+                let wanted = f.classification == crate::model::Classification::Sensitive || (personal && f.classification == crate::model::Classification::Personal);
+                if !wanted {
+                    continue;
+                }
+                let mut viewers = Vec::new();
+                for (name, pm) in &perms {
+                    let access = pm.field(obj, f);
+                    if !access.can_see() || !pm.may(&obj.name, super::Action::Read) {
+                        continue;
+                    }
+                    viewers.push(FieldViewer {
+                        username: name.clone(),
+                        access,
+                        may_reveal: access == super::FieldAccess::Masked && pm.may_reveal(obj, f),
+                        scope: pm.scope(&obj.name).unwrap_or(super::RecordScope::Own),
+                    });
+                }
+                out.push(FieldExposure { object: obj.name.clone(), field: f.name.clone(), classification: f.classification, users: viewers });
+            }
+        }
+        Ok(out)
+    }
+}

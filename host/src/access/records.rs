@@ -125,8 +125,23 @@ impl FilterValue {
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub filters: Vec<Filter>,
+    /// Find by identifier: the value is compared, through their blind indexes, with every
+    /// blind-indexed field of the object that the caller reads in clear (email, phone, ids).
+    pub search: Option<String>,
     pub after: Option<String>,
     pub limit: usize,
+}
+
+/// One change in a record's history: who, when, what (field names only, and only those the
+/// caller may see).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Change {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    /// create, update or delete.
+    pub action: String,
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -808,7 +823,69 @@ impl RecordAccess {
             }
             self.push_filter(&mut c, obj, def, f)?;
         }
+        if let Some(term) = q.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            if term.len() > 500 {
+                return Err(AccessError::BadRequest("a search is at most 500 bytes".into()));
+            }
+            // Only fields the caller reads in clear take part: searching a hidden or masked one
+            // would confirm its value.
+            let mut alternatives = Vec::new();
+            for def in obj.fields.iter().filter(|d| d.blind_index && d.classification.is_encrypted() && self.perms.field(obj, d).in_clear()) {
+                if let Ok(clean) = validate_value(def, &Value::String(term.to_string())) {
+                    let digest = self.inner.index.digest(&index_kind(def), &normalise_for_index(&def.field_type, clean.as_str().unwrap_or_default()));
+                    alternatives.push((def.name.clone(), digest));
+                }
+            }
+            if alternatives.is_empty() {
+                c.push_in("r.id", Vec::new());
+            } else {
+                let ors: Vec<String> = alternatives.iter().map(|(f, _)| format!("(field = '{f}' AND digest = {{}})")).collect();
+                let template = format!("r.id IN (SELECT record_id FROM blind_index WHERE object = '{object}' AND ({}))", ors.join(" OR "));
+                c.push_many(&template, alternatives.into_iter().map(|(_, d)| Arg::Text(d)).collect());
+            }
+        }
         Ok(c)
+    }
+
+    /// A record's change history from the audit trail, newest first: who created, changed or
+    /// deleted it and which fields, naming only fields the caller may see.
+    pub async fn history(&self, object: &str, id: &str, before: Option<i64>, limit: usize) -> Result<Vec<Change>> {
+        let obj = self.object(object)?;
+        if !self.perms.may(&obj, Action::Read) {
+            return self.deny("history", object, format!("may not read {object} records")).await;
+        }
+        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
+        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
+        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
+        let stored = StoredRecord::from_row(row)?;
+        self.check_scope(&stored, "history").await?;
+        let visible: std::collections::BTreeSet<&str> = obj.fields.iter().filter(|f| self.perms.field(&obj, f).can_see()).map(|f| f.name.as_str()).collect();
+        let entries = self
+            .fetch_all(
+                sqlx::query(
+                    "SELECT seq, at, actor, action, fields FROM audit_log WHERE record_id = $1 AND object = $2 \
+                     AND action IN ('create', 'update', 'delete') AND outcome = 'allowed' AND seq < $3 ORDER BY seq DESC LIMIT $4",
+                )
+                .bind(stored.id.clone())
+                .bind(object.to_string())
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit.clamp(1, 200) as i64),
+            )
+            .await?;
+        entries
+            .iter()
+            .map(|e| {
+                let fields: String = e.try_get(4)?;
+                let fields: Vec<String> = fields.split(',').filter(|f| !f.is_empty()).map(str::to_string).collect();
+                Ok(Change {
+                    seq: e.try_get(0)?,
+                    at: micros_to_rfc3339(e.try_get(1)?),
+                    actor: e.try_get(2)?,
+                    action: e.try_get(3)?,
+                    fields: fields.into_iter().filter(|f| visible.contains(f.as_str())).collect(),
+                })
+            })
+            .collect()
     }
 
     async fn page(&self, object: &str, q: &ListQuery, action: Action, audit_action: &str) -> Result<RecordPage> {

@@ -41,8 +41,8 @@ pub struct AppState {
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::verify,
-        people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me,
-        records::reveal,
+        people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me, people::inactive_users, people::field_access,
+        records::reveal, records::history,
         alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
         exports::request, exports::list, exports::approve, exports::reject, exports::download,
         plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
@@ -103,12 +103,15 @@ pub fn router(state: AppState) -> Router {
         .route("/records/{object}", get(records::list).post(records::create))
         .route("/records/{object}/{id}", get(records::get).patch(records::update).delete(records::delete))
         .route("/records/{object}/{id}/reveal", post(records::reveal))
+        .route("/records/{object}/{id}/history", get(records::history))
         .route("/roles", get(people::roles))
         .route("/roles/{name}", axum::routing::put(people::put_role).delete(people::delete_role))
         .route("/users", get(people::users).post(people::create_user))
         .route("/users/{id}", axum::routing::patch(people::update_user))
         .route("/teams", get(people::teams).post(people::create_team))
         .route("/me", get(people::me))
+        .route("/reports/inactive-users", get(people::inactive_users))
+        .route("/reports/field-access", get(people::field_access))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alert-rules", get(alerts::rules).put(alerts::set_rules))

@@ -84,3 +84,22 @@ pub struct Me {
 pub async fn me(Caller(p): Caller) -> ApiJson<Me> {
     ApiJson(Me { username: p.actor.name.clone(), user_id: p.user_id.clone(), roles: p.perms.role_names() })
 }
+
+/// Enabled accounts not used for `days` days (default 90): candidates for offboarding.
+#[utoipa::path(get, path = "/api/v1/reports/inactive-users", params(("days" = Option<i64>, Query)), responses((status = 200, body = Vec<crate::access::people::InactiveUser>)), tag = "people")]
+pub async fn inactive_users(State(s): State<AppState>, Caller(p): Caller, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Result<ApiJson<Vec<crate::access::people::InactiveUser>>, AppError> {
+    let days = match q.as_deref().and_then(|q| q.strip_prefix("days=")) {
+        Some(d) => d.parse().map_err(|_| AppError::bad_request("days must be a number"))?,
+        None if q.as_deref().unwrap_or("").is_empty() => 90,
+        None => return Err(AppError::bad_request("the only parameter is days")),
+    };
+    Ok(ApiJson(s.gate.inactive_users(&p, days).await?))
+}
+
+/// Who can see which sensitive field (`?personal=true`: personal fields too), masked or in
+/// clear, and within which record scope.
+#[utoipa::path(get, path = "/api/v1/reports/field-access", responses((status = 200, body = Vec<crate::access::people::FieldExposure>)), tag = "people")]
+pub async fn field_access(State(s): State<AppState>, Caller(p): Caller, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Result<ApiJson<Vec<crate::access::people::FieldExposure>>, AppError> {
+    let personal = q.as_deref() == Some("personal=true");
+    Ok(ApiJson(s.gate.field_exposure(&p, personal).await?))
+}

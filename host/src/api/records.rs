@@ -105,6 +105,39 @@ pub async fn reveal(
     Ok(ApiJson(Revealed { field: req.field, value }))
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct History {
+    pub changes: Vec<crate::access::Change>,
+    /// Pass as `before` for older changes; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Who created, changed or deleted a record and which fields (only fields the caller may see),
+/// newest first. `?before=<seq>&limit=<n>` pages.
+#[utoipa::path(get, path = "/api/v1/records/{object}/{id}/history",
+    params(("object" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = History), (status = 404, body = super::error::ErrorBody)), tag = "records")]
+pub async fn history(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path((object, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<ApiJson<History>, AppError> {
+    check_id(&id)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).map_err(|_| AppError::bad_request("the query string is malformed"))?;
+    let (mut before, mut limit) = (None, 50usize);
+    for (k, v) in pairs {
+        match k.as_str() {
+            "before" => before = Some(v.parse().map_err(|_| AppError::bad_request("before must be a sequence number"))?),
+            "limit" => limit = v.parse().ok().filter(|n| (1..=200).contains(n)).ok_or_else(|| AppError::bad_request("limit must be 1 to 200"))?,
+            _ => return Err(AppError::bad_request("use before and limit")),
+        }
+    }
+    let changes = state.gate.records(&p).history(&object, &id, before, limit).await?;
+    let next_before = if changes.len() == limit { changes.last().map(|c| c.seq) } else { None };
+    Ok(ApiJson(History { changes, next_before }))
+}
+
 /// Change fields of a record. Send `If-Match: <version>` to refuse a change on top of an unseen one.
 #[utoipa::path(patch, path = "/api/v1/records/{object}/{id}", request_body = UpdateRecord,
     params(("object" = String, Path), ("id" = String, Path)),
@@ -150,9 +183,10 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
                 q.limit = v.parse().ok().filter(|n| (1..=200).contains(n)).ok_or_else(|| AppError::bad_request("limit must be 1 to 200"))?;
             }
             "after" => q.after = Some(v),
+            "q" => q.search = Some(v),
             _ => {
                 let Some(rest) = k.strip_prefix("filter.") else {
-                    return Err(AppError::bad_request(format!("unknown query parameter `{}`; use limit, after, filter.<field>[.<op>]", k.chars().take(60).collect::<String>())));
+                    return Err(AppError::bad_request(format!("unknown query parameter `{}`; use limit, after, q, filter.<field>[.<op>]", k.chars().take(60).collect::<String>())));
                 };
                 let (field, op) = match rest.split_once('.') {
                     Some((f, op)) => (f, FilterOp::parse(op).ok_or_else(|| AppError::bad_request("filter operators are eq, gt, gte, lt, lte"))?),

@@ -284,6 +284,19 @@ impl Conditions {
         self.args.push(arg);
         self.clauses.push(template.replace("{}", &format!("${}", self.args.len())));
     }
+    /// Adds a clause with several placeholders written as `{}` in `template`, in order.
+    pub fn push_many(&mut self, template: &str, args: Vec<Arg>) {
+        let mut out = String::new();
+        let mut parts = template.split("{}");
+        out.push_str(parts.next().unwrap_or_default());
+        for (part, arg) in parts.zip(args) {
+            self.args.push(arg);
+            out.push_str(&format!("${}", self.args.len()));
+            out.push_str(part);
+        }
+        self.clauses.push(out);
+    }
+
     /// Adds `<sql_lhs> IN ($n, ...)`; an empty list matches nothing.
     pub fn push_in(&mut self, sql_lhs: &str, values: Vec<String>) {
         if values.is_empty() {

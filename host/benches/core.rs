@@ -838,7 +838,7 @@ impl Bench {
             },
             async |k| {
                 let s = starts[pick(k, 3, starts.len())];
-                let q = ListQuery { filters: Vec::new(), search: None, after: Some(s.capcrm_id.clone()), limit: 50 };
+                let q = ListQuery { filters: Vec::new(), search: None, sort: None, after: Some(s.capcrm_id.clone()), limit: 50 };
                 let page = records.list("contact", &q).await?;
                 if page.records.len() != 50 {
                     bail!("capcrm page has {} records, expected 50", page.records.len());
@@ -873,7 +873,7 @@ impl Bench {
             async |k| {
                 let s = &samples[pick(k, 4, samples.len())];
                 let filter = Filter { field: "email".into(), op: FilterOp::Eq, value: FilterValue::Text(seeded_email(s.i)) };
-                let q = ListQuery { filters: vec![filter], search: None, after: None, limit: 50 };
+                let q = ListQuery { filters: vec![filter], search: None, sort: None, after: None, limit: 50 };
                 let page = records.list("contact", &q).await?;
                 if page.records.len() != 1 || page.records[0].id != s.capcrm_id {
                     bail!("capcrm lookup of contact {} found {} record(s)", s.i, page.records.len());

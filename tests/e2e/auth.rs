@@ -211,3 +211,60 @@ fn sessions_tokens_and_address_rules() {
         assert!(out.status.success());
     }
 }
+
+#[test]
+fn cookie_sessions_need_csrf_and_cannot_be_fixed() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let admin = srv.client();
+        add_user(&admin, "browser", &["sales"]);
+        let http = reqwest::blocking::Client::new();
+        // A session id planted by an attacker before sign-in is never adopted.
+        let planted = "cap_attackerchosenvalueattackerchosenvalue000";
+        let r = http
+            .post(format!("{}/api/v1/auth/session", srv.base))
+            .header("cookie", format!("capcrm_session={planted}"))
+            .json(&json!({"username": "browser", "password": PASSWORD}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let body: Value = r.json().unwrap();
+        let session = cookies.iter().find(|c| c.starts_with("capcrm_session=")).unwrap().clone();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(session.contains(attr), "{attr} in {session}");
+        }
+        let csrf_cookie = cookies.iter().find(|c| c.starts_with("capcrm_csrf=")).unwrap();
+        assert!(!csrf_cookie.contains("HttpOnly"), "the page reads the CSRF token");
+        let token = session.trim_start_matches("capcrm_session=").split(';').next().unwrap().to_string();
+        assert_ne!(token, planted);
+        let csrf = body["csrf_token"].as_str().unwrap().to_string();
+        let jar = format!("capcrm_session={token}");
+        let get = |path: &str| http.get(format!("{}{path}", srv.base)).header("cookie", &jar).send().unwrap().status().as_u16();
+        assert_eq!(get("/api/v1/me"), 200, "the cookie signs requests in");
+        let planted_jar = format!("capcrm_session={planted}");
+        assert_eq!(http.get(format!("{}/api/v1/me", srv.base)).header("cookie", planted_jar).send().unwrap().status().as_u16(), 401);
+        // A change needs the CSRF token; a cross-site form cannot know it.
+        let post = |csrf: Option<&str>| {
+            let mut rb = http.post(format!("{}/api/v1/records/contact", srv.base)).header("cookie", &jar).json(&json!({"fields": {"last_name": "Forged"}}));
+            if let Some(c) = csrf {
+                rb = rb.header("x-csrf-token", c);
+            }
+            let r = rb.send().unwrap();
+            (r.status().as_u16(), r.text().unwrap())
+        };
+        let (s, t) = post(None);
+        assert_eq!(s, 403, "{t}");
+        assert!(t.contains("csrf_failed"));
+        assert_eq!(post(Some("0000000000000000000000000000000000000000")).0, 403);
+        assert_eq!(post(Some(&csrf)).0, 201);
+        // Signing out ends the cookie session and clears the cookies.
+        let r = http.post(format!("{}/api/v1/auth/logout", srv.base)).header("cookie", &jar).header("x-csrf-token", &csrf).send().unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+        assert!(r.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("capcrm_session=;")));
+        assert_eq!(get("/api/v1/me"), 401);
+        let forged = admin.get("/api/v1/records/contact?limit=200").body["records"].as_array().unwrap().iter().filter(|r| r["fields"]["last_name"] == "Forged").count();
+        assert_eq!(forged, 1, "only the request with the CSRF token wrote");
+    }
+}

@@ -67,7 +67,7 @@ impl ExportRequest {
             let op = FilterOp::parse(&f.op).ok_or_else(|| AccessError::BadRequest(format!("filter op `{}` is not one of eq, gt, gte, lt, lte", f.op.chars().take(10).collect::<String>())))?;
             filters.push(Filter { field: f.field.clone(), op, value: FilterValue::Text(f.value.clone()) });
         }
-        Ok(ListQuery { filters, search: self.search.clone(), after: None, limit: 200 })
+        Ok(ListQuery { filters, search: self.search.clone(), sort: None, after: None, limit: 200 })
     }
 }
 

@@ -18,7 +18,7 @@ mod schema_admin;
 pub use policy::{Action, Effective, FieldAccess, PluginGrant, RecordScope, SubjectOp, SystemPermission};
 pub use roles::{ObjectGrant, Permissions, RoleDef};
 pub use records::subjects::{ErasureReceipt, Hold, Identifier, StoredPage, StoredValue, SubjectMatch};
-pub use records::{Change, Filter, FilterOp, FilterValue, ListQuery, RecordAccess, RecordPage, RecordView, WriteOptions};
+pub use records::{Change, Filter, FilterOp, FilterValue, ListQuery, Sort, RecordAccess, RecordPage, RecordView, WriteOptions};
 
 use crate::audit::{Actor, Audit, AuditError, AuditFilter, AuditPage, Event, Outcome};
 use crate::crypto::keystore::{BLIND_INDEX_KEY, KeyError, Keystore};

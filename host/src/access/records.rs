@@ -128,8 +128,25 @@ pub struct ListQuery {
     /// Find by identifier: the value is compared, through their blind indexes, with every
     /// blind-indexed field of the object that the caller reads in clear (email, phone, ids).
     pub search: Option<String>,
+    /// Order by a plain field the caller reads in clear (then by id); `after` is then the
+    /// `next` cursor of the previous page.
+    pub sort: Option<Sort>,
     pub after: Option<String>,
     pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sort {
+    pub field: String,
+    pub descending: bool,
+}
+
+/// How a sorted page is ordered in SQL.
+struct SortSql {
+    field: String,
+    expr: String,
+    numeric: bool,
+    descending: bool,
 }
 
 /// One change in a record's history: who, when, what (field names only, and only those the
@@ -238,6 +255,43 @@ impl StoredRecord {
             id,
         })
     }
+}
+
+/// The cursor after a record in a sorted list: its sort value (or none) and id.
+fn sort_cursor(value: Option<&Value>, id: &str) -> String {
+    use base64::Engine as _;
+    let v = value.cloned().unwrap_or(Value::Null);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::json!([v, id]).to_string())
+}
+
+/// The condition for the rows after a sorted cursor: (no value last, value, id).
+fn sort_after(c: &mut Conditions, s: &SortSql, after: &str) -> Result<()> {
+    use base64::Engine as _;
+    let bad = || AccessError::BadRequest("`after` must be the `next` of the previous page of this sort".into());
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(after).map_err(|_| bad())?;
+    let parsed: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let (v, id) = match parsed.as_array().map(Vec::as_slice) {
+        Some([v, Value::String(id)]) if uuid::Uuid::parse_str(id).is_ok() => (v.clone(), id.to_ascii_lowercase()),
+        _ => return Err(bad()),
+    };
+    let e = &s.expr;
+    if v.is_null() {
+        c.push_many(&format!("({e} IS NULL AND r.id > {{}})"), vec![Arg::Text(id)]);
+        return Ok(());
+    }
+    let arg = || -> Result<Arg> {
+        if s.numeric {
+            v.as_f64().map(Arg::Real).ok_or_else(bad)
+        } else {
+            Ok(Arg::Text(match &v {
+                Value::String(t) => t.clone(),
+                other => other.to_string(),
+            }))
+        }
+    };
+    let cmp = if s.descending { "<" } else { ">" };
+    c.push_many(&format!("({e} {cmp} {{}} OR ({e} = {{}} AND r.id > {{}}) OR {e} IS NULL)"), vec![arg()?, arg()?, Arg::Text(id)]);
+    Ok(())
 }
 
 /// The kind a blind index is computed under: shared across objects so that the same email on a
@@ -803,6 +857,10 @@ impl RecordAccess {
     /// The WHERE clause of a query: the object, the caller's record scope, and filters on fields
     /// the caller reads in clear.
     async fn conditions(&self, obj: &ObjectDef, q: &ListQuery, action: Action, audit_action: &str) -> Result<Conditions> {
+        Ok(self.conditions_and_sort(obj, q, action, audit_action).await?.0)
+    }
+
+    async fn conditions_and_sort(&self, obj: &ObjectDef, q: &ListQuery, action: Action, audit_action: &str) -> Result<(Conditions, Option<SortSql>)> {
         let object = obj.name.as_str();
         if !self.perms.may(obj, action) {
             let what = if action == Action::Export { "export" } else { "read" };
@@ -844,7 +902,28 @@ impl RecordAccess {
                 c.push_many(&template, alternatives.into_iter().map(|(_, d)| Arg::Text(d)).collect());
             }
         }
-        Ok(c)
+        let sort = match &q.sort {
+            None => None,
+            Some(srt) => {
+                let def = obj.field(&srt.field).ok_or_else(|| AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", srt.field.chars().take(60).collect::<String>())))?;
+                // Order reveals values as surely as a filter does.
+                if !self.perms.field(obj, def).in_clear() {
+                    return self.deny(audit_action, object, format!("no read access to field `{}` of {object} used for sorting", def.name)).await;
+                }
+                if def.classification.is_encrypted() {
+                    return Err(AccessError::BadRequest(format!("`{}` is encrypted and cannot be sorted on", def.name)));
+                }
+                let db = &self.inner.db;
+                let numeric = matches!(def.field_type, FieldType::Number | FieldType::Integer);
+                let expr = match def.field_type {
+                    FieldType::Tags => return Err(AccessError::BadRequest(format!("`{}` holds tags and cannot be sorted on", def.name))),
+                    _ if numeric => db.json_number("r.plain", &def.name),
+                    _ => db.sortable_text(&db.json_text("r.plain", &def.name)),
+                };
+                Some(SortSql { field: def.name.clone(), expr, numeric, descending: srt.descending })
+            }
+        };
+        Ok((c, sort))
     }
 
     /// A record's change history from the audit trail, newest first: who created, changed or
@@ -890,15 +969,27 @@ impl RecordAccess {
 
     async fn page(&self, object: &str, q: &ListQuery, action: Action, audit_action: &str) -> Result<RecordPage> {
         let obj = self.object(object)?;
-        let mut c = self.conditions(&obj, q, action, audit_action).await?;
-        if let Some(after) = &q.after {
-            if uuid::Uuid::parse_str(after).is_err() {
-                return Err(AccessError::BadRequest("`after` must be the id of the last record of the previous page".into()));
+        let (mut c, sort) = self.conditions_and_sort(&obj, q, action, audit_action).await?;
+        let order = match &sort {
+            None => {
+                if let Some(after) = &q.after {
+                    if uuid::Uuid::parse_str(after).is_err() {
+                        return Err(AccessError::BadRequest("`after` must be the id of the last record of the previous page".into()));
+                    }
+                    c.push("r.id", ">", Arg::Text(after.to_ascii_lowercase()));
+                }
+                "r.id".to_string()
             }
-            c.push("r.id", ">", Arg::Text(after.to_ascii_lowercase()));
-        }
+            Some(s) => {
+                if let Some(after) = &q.after {
+                    sort_after(&mut c, s, after)?;
+                }
+                // Records without a value come last, whichever the direction.
+                format!("CASE WHEN {e} IS NULL THEN 1 ELSE 0 END, {e} {dir}, r.id", e = s.expr, dir = if s.descending { "DESC" } else { "ASC" })
+            }
+        };
         let limit = q.limit.clamp(1, 200);
-        let sql = format!("{SELECT_ROW}{} ORDER BY r.id LIMIT {}", c.where_sql(), limit + 1);
+        let sql = format!("{SELECT_ROW}{} ORDER BY {order} LIMIT {}", c.where_sql(), limit + 1);
         let rows = self.fetch_all(c.bind(sqlx::query(&sql))).await?;
         let mut records = Vec::with_capacity(rows.len().min(limit));
         let mut events = Vec::new();
@@ -917,7 +1008,14 @@ impl RecordAccess {
             events.extend(ev);
             records.push(view);
         }
-        let next = if rows.len() > limit { records.last().map(|r| r.id.clone()) } else { None };
+        let next = if rows.len() > limit {
+            records.last().map(|r| match &sort {
+                None => r.id.clone(),
+                Some(s) => sort_cursor(r.fields.get(&s.field), &r.id),
+            })
+        } else {
+            None
+        };
         self.note(events).await?;
         Ok(RecordPage { records, next })
     }

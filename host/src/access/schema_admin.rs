@@ -31,6 +31,15 @@ fn check_field(schema: &Schema, object: &str, subject_mode: SubjectMode, f: &Fie
     if !is_valid_identifier(&f.name) {
         return bad(format!("field name `{}` must be lower-case letters, digits and _ (starting with a letter, at most 48)", f.name));
     }
+    match &f.mask {
+        Some(crate::model::MaskFormat::Pattern { pattern }) if pattern.is_empty() || pattern.chars().count() > 64 || !pattern.contains('*') => {
+            return bad(format!("field `{}`: a mask pattern is 1 to 64 characters with at least one `*`", f.name));
+        }
+        Some(crate::model::MaskFormat::Edges { head, tail }) if u16::from(*head) + u16::from(*tail) > 16 => {
+            return bad(format!("field `{}`: a mask shows at most 16 characters", f.name));
+        }
+        _ => {}
+    }
     if f.label.trim().is_empty() || f.label.chars().count() > 100 {
         return bad(format!("field `{}` needs a label of 1 to 100 characters", f.name));
     }

@@ -56,15 +56,53 @@ fn ip_admitted(user_list: &[String], perms: &crate::access::Permissions, ip: Opt
     user_ok && roles_ok
 }
 
+/// The session cookie of the web UI (HttpOnly) and its CSRF companion (readable by the page).
+pub const SESSION_COOKIE: &str = "capcrm_session";
+pub const CSRF_COOKIE: &str = "capcrm_csrf";
+
+/// The CSRF token of a session: derived from the session token (a keyed hash would add nothing,
+/// since the session token itself is the secret), so nothing more is stored.
+pub fn csrf_token(session_token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(format!("capcrm-csrf|{session_token}").as_bytes())[..20])
+}
+
+pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts.headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// The bearer token of a request: the `Authorization` header, or the UI's session cookie. A
+/// cookie is sent by the browser on its own, so a request that changes something must also
+/// carry the session's CSRF token in `X-CSRF-Token`.
+fn bearer(parts: &Parts) -> Result<String, AppError> {
+    if let Some(h) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let h = h.to_str().map_err(|_| AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`"))?;
+        return h
+            .strip_prefix("Bearer ")
+            .map(|t| t.trim().to_string())
+            .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`"));
+    }
+    let Some(token) = cookie(parts, SESSION_COOKIE) else {
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send `Authorization: Bearer <token>` (POST /api/v1/auth/token issues one)"));
+    };
+    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    if !safe {
+        let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let expected = csrf_token(&token);
+        // Constant-time comparison of equal-length hex strings.
+        let same = sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        if !same {
+            return Err(AppError::new(StatusCode::FORBIDDEN, "csrf_failed", "a request that changes something needs the session's CSRF token in X-CSRF-Token"));
+        }
+    }
+    Ok(token)
+}
+
 async fn resolve(parts: &mut Parts, state: &AppState) -> Result<(Principal, AuthUser), AppError> {
-    let header = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send `Authorization: Bearer <token>` (POST /api/v1/auth/token issues one)"))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`"))?;
+    let token = bearer(parts)?;
     let user = state.auth.authenticate(token.trim()).await?;
     let perms = Arc::new(state.gate.permissions_of(&user.id).await?);
     // Address rules hold on every request, not only at sign-in.
@@ -143,11 +181,55 @@ pub struct SignedIn {
 #[utoipa::path(post, path = "/api/v1/auth/token", request_body = TokenRequest,
     responses((status = 200, body = SignedIn), (status = 401, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)), tag = "auth")]
 pub async fn token(State(state): State<AppState>, parts: Parts, ApiJson(req): ApiJson<TokenRequest>) -> Result<ApiJson<SignedIn>, AppError> {
+    sign_in(&state, &parts, req).await.map(ApiJson)
+}
+
+/// The answer to a cookie sign-in: the CSRF token to send with every change.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CookieSession {
+    pub csrf_token: String,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_enrolment_required: bool,
+}
+
+/// Sign in for the web UI: like `/auth/token`, but the session travels in an HttpOnly,
+/// SameSite=Strict cookie (Secure unless the host is the local machine). A session cookie the
+/// browser already had is revoked and replaced, never adopted, so a planted one is useless.
+#[utoipa::path(post, path = "/api/v1/auth/session", request_body = TokenRequest,
+    responses((status = 200, body = CookieSession), (status = 401, body = super::error::ErrorBody)), tag = "auth")]
+pub async fn session(State(state): State<AppState>, parts: Parts, ApiJson(req): ApiJson<TokenRequest>) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    if let Some(old) = cookie(&parts, SESSION_COOKIE) {
+        if let Ok(u) = state.auth.authenticate(&old).await {
+            state.auth.revoke_token(&u.token_id, Some(&u.id)).await?;
+        }
+    }
+    let signed = sign_in(&state, &parts, req).await?;
+    let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let local = ["localhost", "127.0.0.1", "[::1]"].iter().any(|l| host == *l || host.starts_with(&format!("{l}:")));
+    let secure = if local { "" } else { "; Secure" };
+    let max_age = signed.token.expires_in;
+    let csrf = csrf_token(&signed.token.token);
+    let body = CookieSession { csrf_token: csrf.clone(), expires_in: max_age, mfa_enrolment_required: signed.mfa_enrolment_required };
+    let mut resp = ApiJson(body).into_response();
+    let h = resp.headers_mut();
+    for c in [
+        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", signed.token.token),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}{secure}"),
+    ] {
+        h.append(axum::http::header::SET_COOKIE, axum::http::HeaderValue::from_str(&c).map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cookie"))?);
+    }
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn sign_in(state: &AppState, parts: &Parts, req: TokenRequest) -> Result<SignedIn, AppError> {
     if req.username.len() > 200 || req.password.len() > 1024 || req.totp.as_ref().is_some_and(|t| t.len() > 20) || req.recovery_code.as_ref().is_some_and(|t| t.len() > 40) {
         return Err(AppError::bad_request("user name, password or code too long"));
     }
-    let rid = request_id(&parts);
-    let ip = client_ip(&parts, &state);
+    let rid = request_id(parts);
+    let ip = client_ip(parts, state);
     let actor = Actor::user(&req.username);
     let audit = |outcome: Outcome, detail: String| Event::new(&actor, "login", outcome).request(rid.as_deref()).detail(detail);
     let from = ip.map(|i| format!(" from {i}")).unwrap_or_default();
@@ -174,7 +256,7 @@ pub async fn token(State(state): State<AppState>, parts: Parts, ApiJson(req): Ap
             // The role requires a second factor and there is none yet: a token for enrolling only.
             let t = state.auth.issue_enrolment(&candidate).await?;
             state.gate.audit_event(audit(Outcome::Allowed, format!("enrolment token issued (second factor required){from}"))).await?;
-            return Ok(ApiJson(SignedIn { token: t, mfa_enrolment_required: true }));
+            return Ok(SignedIn { token: t, mfa_enrolment_required: true });
         }
         match state.auth.mfa_check(&candidate.id, req.totp.as_deref(), req.recovery_code.as_deref()).await {
             Ok(true) => mfa_passed = true,
@@ -193,15 +275,20 @@ pub async fn token(State(state): State<AppState>, parts: Parts, ApiJson(req): Ap
     let t = state.auth.issue_session(&candidate, mfa_passed, ip).await?;
     let how = if mfa_passed { "session issued with a second factor" } else { "session issued" };
     state.gate.audit_event(audit(Outcome::Allowed, format!("{how}{from}"))).await?;
-    Ok(ApiJson(SignedIn { token: t, mfa_enrolment_required: false }))
+    Ok(SignedIn { token: t, mfa_enrolment_required: false })
 }
 
 /// Sign out: the token used for this request stops working.
 #[utoipa::path(post, path = "/api/v1/auth/logout", responses((status = 204)), tag = "auth")]
-pub async fn logout(State(state): State<AppState>, Session(p, user): Session) -> Result<StatusCode, AppError> {
+pub async fn logout(State(state): State<AppState>, Session(p, user): Session) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
     state.auth.revoke_token(&user.token_id, Some(&user.id)).await?;
     state.gate.audit_event(Event::new(&p.actor, "logout", Outcome::Allowed).request(p.request_id.as_deref())).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        resp.headers_mut().append(axum::http::header::SET_COOKIE, axum::http::HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0; SameSite=Strict")).expect("valid"));
+    }
+    Ok(resp)
 }
 
 /// Start enrolling a TOTP second factor: the secret and its QR code (shown once).

@@ -37,7 +37,7 @@ pub struct AppState {
 #[openapi(
     info(title = "capcrm", description = "A CRM engine whose customer data is protected by construction."),
     paths(
-        auth::token, auth::logout, auth::mfa_enrol, auth::mfa_confirm, auth::mfa_verify, auth::create_token, auth::tokens, auth::revoke_token,
+        auth::token, auth::session, auth::logout, auth::mfa_enrol, auth::mfa_confirm, auth::mfa_verify, auth::create_token, auth::tokens, auth::revoke_token,
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::verify,
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
         .route("/auth/token", post(auth::token))
+        .route("/auth/session", post(auth::session))
         .route("/auth/logout", post(auth::logout))
         .route("/me/mfa/enrol", post(auth::mfa_enrol))
         .route("/me/mfa/confirm", post(auth::mfa_confirm))

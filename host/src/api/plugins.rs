@@ -215,7 +215,8 @@ pub async fn route(
     req: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let (mut parts, body) = req.into_parts();
-    let acting = if headers.contains_key(axum::http::header::AUTHORIZATION) {
+    let signed_in = headers.contains_key(axum::http::header::AUTHORIZATION) || super::auth::cookie(&parts, super::auth::SESSION_COOKIE).is_some();
+    let acting = if signed_in {
         Some(Caller::from_request_parts(&mut parts, &s).await?.0)
     } else {
         None

@@ -184,9 +184,16 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
             }
             "after" => q.after = Some(v),
             "q" => q.search = Some(v),
+            "sort" => {
+                let (field, descending) = match v.strip_prefix('-') {
+                    Some(f) => (f.to_string(), true),
+                    None => (v.clone(), false),
+                };
+                q.sort = Some(crate::access::Sort { field, descending });
+            }
             _ => {
                 let Some(rest) = k.strip_prefix("filter.") else {
-                    return Err(AppError::bad_request(format!("unknown query parameter `{}`; use limit, after, q, filter.<field>[.<op>]", k.chars().take(60).collect::<String>())));
+                    return Err(AppError::bad_request(format!("unknown query parameter `{}`; use limit, after, q, sort, filter.<field>[.<op>]", k.chars().take(60).collect::<String>())));
                 };
                 let (field, op) = match rest.split_once('.') {
                     Some((f, op)) => (f, FilterOp::parse(op).ok_or_else(|| AppError::bad_request("filter operators are eq, gt, gte, lt, lte"))?),

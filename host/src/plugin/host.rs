@@ -289,7 +289,7 @@ impl capcrm::plugin::records::HostCollection for PluginState {
                 value: FilterValue::Json(value),
             });
         }
-        let q = ListQuery { filters: gate_filters, search: None, after, limit: limit.clamp(1, 200) as usize };
+        let q = ListQuery { filters: gate_filters, search: None, sort: None, after, limit: limit.clamp(1, 200) as usize };
         let r = self.records().list(&object, &q).await.map_err(to_wit);
         Ok(match r {
             Ok(page) => {

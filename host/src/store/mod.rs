@@ -206,6 +206,14 @@ impl Db {
             Backend::Postgres => format!("(({column})::jsonb ->> '{key}')"),
         }
     }
+    /// A text expression compared byte by byte on both backends (PostgreSQL's default collation
+    /// would order differently from SQLite's).
+    pub fn sortable_text(&self, expr: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => expr.to_string(),
+            Backend::Postgres => format!("({expr} COLLATE \"C\")"),
+        }
+    }
     /// SQL that extracts a top-level JSON member as a number (for range filters).
     pub fn json_number(&self, column: &str, key: &str) -> String {
         match self.backend {

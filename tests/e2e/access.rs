@@ -303,6 +303,38 @@ fn permission_matrix_over_every_read_path() {
             let r = api.get("/api/v1/plugins");
             assert_eq!(r.status == 200, *who == "admin", "{who} lists plugins");
         }
+        // A plugin acting for a person sees no more than that person: their record scope and
+        // their fields, intersected with its grant (it was granted national_id; sales have none).
+        let manifest = inst.dir.path().join("reader.toml");
+        std::fs::write(&manifest, r#"name = "reader"
+version = "1.0.0"
+author = "capcrm tests"
+description = "Reads a contact for the signed-in user."
+purpose = "Testing plugins acting for people"
+routes = ["GET /run"]
+[access.contact]
+read = ["first_name", "national_id"]
+masked = ["email"]
+"#).unwrap();
+        let out = inst.cli(&["plugin", "install", guest_wasm("guest-reader").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(inst.cli(&["plugin", "approve", "reader"]).status.success());
+        let via = |who: &str| w.api(who).get(&format!("/plugins/reader/run?id={ce}"));
+        let r = via("sales_e");
+        assert_eq!(r.status, 200, "{}", r.text);
+        let fields = r.body["record"]["fields"].as_object().unwrap();
+        assert_eq!(fields["first_name"], "CanaryfirstEAST");
+        assert!(fields.get("national_id").is_none(), "the person's own access bounds the plugin: {}", r.text);
+        assert_eq!(r.body["record"]["masked"], json!(["email"]));
+        assert!(!r.text.contains("CANARYIDEAST") && !r.text.contains("canary.EAST@"), "{}", r.text);
+        let r = via("admin");
+        assert_eq!(r.body["record"]["fields"]["national_id"], "CANARYIDEAST", "{}", r.text);
+        let r = via("sales_w");
+        assert_ne!(r.status, 200, "another team's contact is out of reach through a plugin too: {}", r.text);
+        assert!(!r.text.contains("EAST"), "{}", r.text);
+        let listed = via("sales_w");
+        assert!(!listed.text.contains(ce.as_str()) || listed.status != 200);
+
         let denied = w.api("aud").get("/api/v1/audit?outcome=denied&limit=1000").body["entries"].as_array().cloned().unwrap();
         assert!(denied.iter().any(|e| e["actor"] == "sales_w" && e["detail"] == "outside the caller's record scope"), "IDOR attempts are on record");
         let out = inst.cli(&["audit", "verify"]);

@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod audit_chain;
 mod canaries;
+mod demo;
 mod durability;
 mod exports;
 mod plugins;

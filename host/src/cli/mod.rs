@@ -320,7 +320,7 @@ fn resolve(g: &GlobalArgs) -> anyhow::Result<Resolved> {
     Ok(Resolved { settings: Settings { location, root_key }, file, data_dir, key_file })
 }
 
-fn generate_password() -> String {
+pub(crate) fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;

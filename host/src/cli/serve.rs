@@ -115,9 +115,16 @@ pub async fn demo(r: &Resolved, a: DemoArgs) -> anyhow::Result<()> {
     }
     let app = App::open(&r.settings).await?;
     let started = std::time::Instant::now();
-    let n = crate::demo::seed(&app, a.contacts, 42).await?;
+    let demo_pw = std::env::var("CAPCRM_DEMO_PASSWORD").unwrap_or_else(|_| super::generate_password());
+    let n = crate::demo::seed(&app, a.contacts, 42, &demo_pw).await?;
     if n > 0 {
         eprintln!("seeded {n} demo records in {:.1} s", started.elapsed().as_secs_f64());
+        let people: Vec<String> = crate::demo::DEMO_USERS.iter().map(|(u, role, _)| format!("{u} ({role})")).collect();
+        let line = format!("demo people, each with password `{demo_pw}` (shown once): {}", people.join(", "));
+        banner = Some(match banner {
+            Some(b) => format!("{b}\n{line}"),
+            None => line,
+        });
     }
     serve_app(r, app, a.serve, banner).await
 }

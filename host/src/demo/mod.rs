@@ -10,9 +10,48 @@ use serde_json::{Map, Value};
 
 const BATCH: usize = 500;
 
-/// Inserts demo records for `contacts` contacts (plus accounts, leads, deals and activities) unless
-/// this database was seeded before. Returns how many records were written.
-pub async fn seed(app: &App, contacts: usize, seed: u64) -> anyhow::Result<usize> {
+/// The demo's people: one per seeded role, in two sales teams.
+pub const DEMO_USERS: &[(&str, &str, &[&str])] = &[
+    ("li.na", "sales", &["East"]),
+    ("james.smith", "sales", &["West"]),
+    ("wang.fang", "manager", &["East"]),
+    ("chen.jie", "support", &[]),
+    ("maria.garcia", "privacy_officer", &[]),
+    ("kim.auditor", "auditor", &[]),
+];
+
+/// Creates the demo's teams and people (all with `password`) and returns the sales people's ids,
+/// who then own the demo's records in turn.
+async fn seed_people(app: &App, system: &Principal, password: &str) -> anyhow::Result<Vec<String>> {
+    for t in ["East", "West"] {
+        app.gate.create_team(system, t).await?;
+    }
+    let mut sales = Vec::new();
+    for (name, role, teams) in DEMO_USERS {
+        let u = app
+            .gate
+            .create_user(
+                system,
+                &app.auth,
+                crate::access::people::NewUser {
+                    username: name.to_string(),
+                    password: password.to_string(),
+                    roles: vec![role.to_string()],
+                    teams: teams.iter().map(|t| t.to_string()).collect(),
+                },
+            )
+            .await?;
+        if *role == "sales" {
+            sales.push(u.id);
+        }
+    }
+    Ok(sales)
+}
+
+/// Inserts demo people (one per seeded role, sharing `password`) and records for `contacts`
+/// contacts (plus accounts, leads, deals and activities, owned in turn by the two sales people)
+/// unless this database was seeded before. Returns how many records were written.
+pub async fn seed(app: &App, contacts: usize, seed: u64, password: &str) -> anyhow::Result<usize> {
     let done: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'demo_seeded_at'")
         .fetch_optional(app.db.reader())
         .await?;
@@ -21,6 +60,7 @@ pub async fn seed(app: &App, contacts: usize, seed: u64) -> anyhow::Result<usize
     }
     let data = generate::generate(seed, contacts);
     let system = Principal::system("demo");
+    let owners = seed_people(app, &system, password).await?;
     let records = app.gate.records(&system);
     let mut ids: std::collections::HashMap<(&'static str, usize), String> = Default::default();
     let mut total = 0;
@@ -35,7 +75,8 @@ pub async fn seed(app: &App, contacts: usize, seed: u64) -> anyhow::Result<usize
         for (chunk_no, chunk) in list.chunks(BATCH).enumerate() {
             let inputs: Vec<(Map<String, Value>, WriteOptions)> = chunk
                 .iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(i, r)| {
                     let mut fields = r.fields.clone();
                     for (name, target) in &r.refs {
                         let key = match target {
@@ -48,7 +89,9 @@ pub async fn seed(app: &App, contacts: usize, seed: u64) -> anyhow::Result<usize
                             fields.insert(name.clone(), Value::String(id.clone()));
                         }
                     }
-                    (fields, WriteOptions::default())
+                    // Accounts are shared; the rest belongs to the sales people in turn.
+                    let owner_id = (object != "account").then(|| owners[(chunk_no * BATCH + i) % owners.len()].clone());
+                    (fields, WriteOptions { owner_id, ..WriteOptions::default() })
                 })
                 .collect();
             let new_ids = records.create_many(object, &inputs).await?;

@@ -73,13 +73,17 @@ fn a_role_that_requires_totp_cannot_sign_in_without_the_code() {
         let inst = Instance::new(backend);
         let srv = inst.start();
         let admin = srv.client();
-        // A role of one's own: sales, but with a second factor required.
-        let mut role = admin.get("/api/v1/roles").body.as_array().unwrap().iter().find(|r| r["name"] == "sales").unwrap().clone();
-        role["name"] = json!("secure_sales");
+        // A role of one's own: manager, but with a second factor required, and a fresh one for reveals.
+        let mut role = admin.get("/api/v1/roles").body.as_array().unwrap().iter().find(|r| r["name"] == "manager").unwrap().clone();
+        role["name"] = json!("secure_manager");
         role["require_mfa"] = json!(true);
-        let r = admin.send("PUT", "/api/v1/roles/secure_sales", Some(&role));
+        role["reveal_requires_mfa"] = json!(true);
+        let r = admin.send("PUT", "/api/v1/roles/secure_manager", Some(&role));
         assert_eq!(r.status, 200, "{}", r.text);
-        add_user(&admin, "careful", &["secure_sales"]);
+        let careful_id = add_user(&admin, "careful", &["secure_manager"]);
+        let r = admin.post("/api/v1/records/contact", &json!({"fields": {"last_name": "Caller", "phone": "+1 415 555 0123"}, "owner_id": careful_id}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        let contact = r.body["id"].as_str().unwrap().to_string();
 
         // First sign-in: only a token for enrolling.
         let r = sign_in(&srv.base, json!({"username": "careful", "password": PASSWORD}), &[]);
@@ -117,11 +121,28 @@ fn a_role_that_requires_totp_cannot_sign_in_without_the_code() {
         let r = sign_in(&srv.base, json!({"username": "careful", "password": PASSWORD, "recovery_code": recovery[0]}), &[]);
         assert_eq!(r.status, 200, "{}", r.text);
         assert!(r.body.get("mfa_enrolment_required").is_none());
+        let session = with_token(&srv.base, r.body["token"].as_str().unwrap());
+        let reveal = || session.post(&format!("/api/v1/records/contact/{contact}/reveal"), &json!({"field": "phone", "reason": "call back the customer"}));
+        assert_eq!(reveal().status, 200, "just signed in with a second factor: fresh");
         let r = sign_in(&srv.base, json!({"username": "careful", "password": PASSWORD, "recovery_code": recovery[0]}), &[]);
         assert_eq!(r.status, 401, "{}", r.text);
+        // Five minutes later a reveal asks for a fresh code; the next time step's code gives it.
+        inst.raw_sql(&format!("UPDATE api_tokens SET mfa_at = 1 WHERE user_id = '{careful_id}'"));
+        let r = reveal();
+        assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("mfa_required")), "{}", r.text);
+        let wait_next_step = || {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            std::thread::sleep(Duration::from_secs(30 - now % 30 + 1));
+        };
+        wait_next_step();
+        let step_up = capcrm::auth::mfa::code_now(&secret).unwrap();
+        assert_eq!(session.post("/api/v1/me/mfa/verify", &json!({"code": "999999"})).status, 401);
+        assert_eq!(session.post("/api/v1/me/mfa/verify", &json!({ "code": step_up })).status, 204);
+        let r = reveal();
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["value"], "+1 415 555 0123");
         // The next time step's code signs in.
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        std::thread::sleep(Duration::from_secs(30 - now % 30 + 1));
+        wait_next_step();
         let next = capcrm::auth::mfa::code_now(&secret).unwrap();
         let r = sign_in(&srv.base, json!({"username": "careful", "password": PASSWORD, "totp": next}), &[]);
         assert_eq!(r.status, 200, "{}", r.text);

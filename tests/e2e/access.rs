@@ -389,6 +389,20 @@ fn disabling_a_user_ends_every_session_at_once() {
         let me = admin.get("/api/v1/me").body;
         let r = admin.patch(&format!("/api/v1/users/{}", me["user_id"].as_str().unwrap()), &json!({"disabled": true}));
         assert_eq!(r.status, 400, "{}", r.text);
+        // The same for operators, from the command line.
+        let mut add = inst.command(&["user", "add", "cli_made", "--role", "support", "--team", "Ops"]);
+        add.env("CAPCRM_NEW_PASSWORD", PASSWORD);
+        let out = add.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(PASSWORD), "a given password is not echoed");
+        let cli_user = Api::login(&srv.base, "cli_made", PASSWORD);
+        assert_eq!(cli_user.get("/api/v1/records/contact?limit=1").status, 200);
+        let listed = String::from_utf8(inst.cli(&["user", "list"]).stdout).unwrap();
+        assert!(listed.contains("cli_made") && listed.contains("support") && listed.contains("Ops"), "{listed}");
+        assert!(inst.cli(&["user", "disable", "cli_made"]).status.success());
+        assert_eq!(cli_user.get("/api/v1/me").status, 401);
+        assert!(!inst.cli(&["user", "disable", "nobody_here"]).status.success());
+
         // Reports: accounts unused for a while, and who can see which sensitive field.
         let r = admin.get("/api/v1/reports/inactive-users?days=1");
         assert_eq!(r.status, 200, "{}", r.text);
@@ -401,7 +415,7 @@ fn disabling_a_user_ends_every_session_at_once() {
         assert_eq!(r.status, 200, "{}", r.text);
         let nid = r.body.as_array().unwrap().iter().find(|e| e["object"] == "contact" && e["field"] == "national_id").unwrap().clone();
         let viewers: Vec<&str> = nid["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
-        assert_eq!(viewers, vec!["admin"], "sales see no national id, the leaver is disabled: {nid}");
+        assert_eq!(viewers, vec!["admin"], "sales and support see no national id, the leaver is disabled: {nid}");
         assert_eq!(heir.get("/api/v1/reports/field-access").status, 403);
         let updates = admin.get("/api/v1/audit?action=user.update&limit=10").body["entries"].as_array().cloned().unwrap();
         assert!(updates.iter().any(|e| e["detail"].as_str().unwrap_or("").contains("token(s) revoked")), "{updates:?}");

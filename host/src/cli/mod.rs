@@ -77,6 +77,11 @@ enum Command {
         #[command(subcommand)]
         command: SchemaCommand,
     },
+    /// People: users with roles and teams (the same as `/api/v1/users`, for operators).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Plugins: install, inspect, approve all or part, revoke, disable, uninstall.
     Plugin {
         #[command(subcommand)]
@@ -233,6 +238,35 @@ enum PluginCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. The password comes from the environment variable named by
+    /// `--password-env` (default CAPCRM_NEW_PASSWORD), or is generated and printed once.
+    Add {
+        username: String,
+        /// A role (repeatable): admin, manager, sales, support, privacy_officer, auditor, or your own.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// A team (repeatable); created if it does not exist.
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        #[arg(long, default_value = "CAPCRM_NEW_PASSWORD")]
+        password_env: String,
+    },
+    /// Every user with roles, teams and state.
+    List,
+    /// Disable a user: every session and token ends at once; `--reassign-to` hands over their records.
+    Disable {
+        username: String,
+        #[arg(long)]
+        reassign_to: Option<String>,
+    },
+    /// Enable a disabled user again.
+    Enable { username: String },
+    /// Remove a user's second factor (a lost device); they enrol again at the next sign-in.
+    ResetMfa { username: String },
+}
+
 #[derive(clap::Args, Debug, Default)]
 struct LimitArgs {
     /// Linear memory, in MiB.
@@ -386,6 +420,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Plugin { command } => return plugin_command(&r, command).await,
+        Command::User { command } => user_command(&r, command).await?,
         Command::Schema { command } => {
             let app = App::open(&r.settings).await?;
             let admin = crate::access::Principal::system("cli");
@@ -441,6 +476,64 @@ async fn plugin_test(
     }
     println!("{} passed, {} failed", report.passed, report.failed);
     Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+async fn user_command(r: &Resolved, command: UserCommand) -> anyhow::Result<()> {
+    use crate::access::people::{NewUser, UserChange};
+    let app = App::open(&r.settings).await?;
+    let op = crate::access::Principal::system("cli");
+    let id_of = |users: &[crate::access::people::UserInfo], name: &str| -> anyhow::Result<String> {
+        users.iter().find(|u| u.username == name).map(|u| u.id.clone()).ok_or_else(|| anyhow::anyhow!("no user named `{name}`"))
+    };
+    match command {
+        UserCommand::Add { username, roles, teams, password_env } => {
+            let given = std::env::var(&password_env).ok();
+            let password = given.clone().unwrap_or_else(generate_password);
+            let existing = app.gate.teams(&op).await?;
+            for t in &teams {
+                if !existing.iter().any(|e| &e.name == t) {
+                    app.gate.create_team(&op, t).await?;
+                }
+            }
+            let u = app.gate.create_user(&op, &app.auth, NewUser { username, password: password.clone(), roles, teams }).await?;
+            println!("created {} ({}) with roles {}", u.username, u.id, u.roles.join(", "));
+            if given.is_none() {
+                println!("password (shown once): {password}");
+            }
+        }
+        UserCommand::List => {
+            for u in app.gate.users(&op).await? {
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                let mfa = if u.mfa_enabled { ", TOTP" } else { "" };
+                println!(
+                    "{:<24} {state}{mfa}  roles: {}  teams: {}  last sign-in: {}",
+                    u.username,
+                    u.roles.join(","),
+                    if u.teams.is_empty() { "-".to_string() } else { u.teams.join(",") },
+                    u.last_login_at.as_deref().unwrap_or("never")
+                );
+            }
+        }
+        UserCommand::Disable { username, reassign_to } => {
+            let users = app.gate.users(&op).await?;
+            let id = id_of(&users, &username)?;
+            let to = reassign_to.as_deref().map(|n| id_of(&users, n)).transpose()?;
+            app.gate.update_user(&op, &app.auth, &id, UserChange { disabled: Some(true), reassign_to: to, ..Default::default() }).await?;
+            println!("disabled {username}; every session and token is revoked");
+        }
+        UserCommand::Enable { username } => {
+            let id = id_of(&app.gate.users(&op).await?, &username)?;
+            app.gate.update_user(&op, &app.auth, &id, UserChange { disabled: Some(false), ..Default::default() }).await?;
+            println!("enabled {username}");
+        }
+        UserCommand::ResetMfa { username } => {
+            let id = id_of(&app.gate.users(&op).await?, &username)?;
+            app.gate.update_user(&op, &app.auth, &id, UserChange { reset_mfa: Some(true), ..Default::default() }).await?;
+            println!("removed the second factor of {username}; they enrol again at the next sign-in");
+        }
+    }
+    app.db.close().await;
+    Ok(())
 }
 
 async fn plugin_command(r: &Resolved, command: PluginCommand) -> anyhow::Result<ExitCode> {

@@ -12,6 +12,7 @@ mod auth;
 mod audit_chain;
 mod canaries;
 mod demo;
+mod dsr;
 mod durability;
 mod exports;
 mod plugins;

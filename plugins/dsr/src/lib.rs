@@ -1,0 +1,175 @@
+//! Data-subject requests (GDPR, CCPA, PIPL) as a capcrm plugin.
+//!
+//! This version takes requests in and starts their legal clock:
+//!
+//! - `POST /requests` (public, for a company's web form or an API client): `{"regime": "gdpr" |
+//!   "ccpa" | "pipl", "kind": "access" | "rectification" | "erasure" | "restriction" |
+//!   "opt_out_of_sale", "email": "...", "name": "...", "details": "..."}` (JSON, or a form post).
+//!   A filled-in `website` field (a honeypot people do not see) is answered like a success and
+//!   kept nowhere. Answers `202 {"id", "status": "received", "respond_by", "acknowledge_by"}`.
+//!
+//! The request is kept in the plugin's storage held by the host, tagged with the person it is
+//! about when their email finds exactly one subject (`subject:find`, compared by blind index), so
+//! that their own access export and erasure include it. Deadlines come from [`clock`].
+
+pub mod clock;
+
+use capcrm_plugin_sdk::serde_json::{Value, json};
+use capcrm_plugin_sdk::{Plugin, Request, Response, Result, audit_note, capcrm_plugin, now, storage, subjects};
+use clock::{ClockSettings, Date, Regime, deadlines};
+
+/// Kinds of request the plugin takes.
+pub const KINDS: &[&str] = &["access", "rectification", "erasure", "restriction", "opt_out_of_sale"];
+
+/// A request as the intake form sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Intake {
+    /// `gdpr`, `ccpa` or `pipl`.
+    pub regime: String,
+    /// One of [`KINDS`].
+    pub kind: String,
+    /// The requester's email, where the verification code will go.
+    pub email: String,
+    /// The requester's name, as they give it.
+    pub name: String,
+    /// What they ask for, in their words.
+    pub details: String,
+    /// The honeypot: hidden from people, filled in by bots.
+    pub website: String,
+}
+
+/// Why an intake is refused (the message goes back to the requester).
+pub fn check(i: &Intake) -> std::result::Result<Regime, String> {
+    let regime = Regime::parse(&i.regime).ok_or("`regime` must be gdpr, ccpa or pipl")?;
+    if !KINDS.contains(&i.kind.as_str()) {
+        return Err(format!("`kind` must be one of {}", KINDS.join(", ")));
+    }
+    let e = i.email.trim();
+    let ok_email = e.len() <= 254 && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !e.contains(char::is_whitespace));
+    if !ok_email {
+        return Err("`email` must be an email address".into());
+    }
+    if i.name.chars().count() > 200 || i.details.chars().count() > 5000 {
+        return Err("`name` is at most 200 characters, `details` at most 5000".into());
+    }
+    Ok(regime)
+}
+
+/// Parses a JSON body or an `application/x-www-form-urlencoded` one.
+pub fn parse_intake(content_type: &str, body: &[u8]) -> std::result::Result<Intake, String> {
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let text = std::str::from_utf8(body).map_err(|_| "the form is not UTF-8".to_string())?;
+        let mut map = capcrm_plugin_sdk::serde_json::Map::new();
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            map.insert(url_decode(k), Value::String(url_decode(v)));
+        }
+        return capcrm_plugin_sdk::serde_json::from_value(Value::Object(map)).map_err(|e| format!("the form does not fit: {e}"));
+    }
+    capcrm_plugin_sdk::serde_json::from_slice(body).map_err(|e| format!("the body does not fit: {e}"))
+}
+
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A short, stable id for a request: its receipt time and a hash of the requester.
+fn request_id(received_micros: u64, email: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in email.to_lowercase().bytes().chain(received_micros.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("dsr-{received_micros}-{:08x}", h as u32)
+}
+
+struct Dsr;
+
+impl Plugin for Dsr {
+    fn on_http(request: Request) -> Result<Response> {
+        if !request.is("POST", "/requests") {
+            return Ok(Response::not_found());
+        }
+        let ctype = request.header("content-type").unwrap_or("application/json").to_ascii_lowercase();
+        let intake = match parse_intake(&ctype, &request.body) {
+            Ok(i) => i,
+            Err(m) => return Ok(Response::json(400, &json!({ "error": m }))),
+        };
+        let regime = match check(&intake) {
+            Ok(r) => r,
+            Err(m) => return Ok(Response::json(400, &json!({ "error": m }))),
+        };
+        let received_micros = now();
+        let id = request_id(received_micros, &intake.email);
+        let received = Date::from_micros(received_micros, 0);
+        let dl = deadlines(regime, received, &ClockSettings::default());
+        let answer = json!({
+            "id": id,
+            "status": "received",
+            "respond_by": dl.respond_by.to_string(),
+            "acknowledge_by": dl.acknowledge_by.map(|d| d.to_string()),
+        });
+        if !intake.website.is_empty() {
+            // A bot: it learns nothing from the answer, and nothing is kept.
+            return Ok(Response::json(202, &answer));
+        }
+        let found = subjects::find_by_email(intake.email.trim())?;
+        let subject = (found.len() == 1).then(|| found[0].subject.clone());
+        let stored = json!({
+            "id": id,
+            "regime": intake.regime.to_ascii_lowercase(),
+            "kind": intake.kind,
+            "status": "received",
+            "received": received.to_string(),
+            "received_micros": received_micros,
+            "deadlines": dl,
+            "email": intake.email.trim(),
+            "name": intake.name,
+            "details": intake.details,
+            "subject": subject,
+            "history": [{"status": "received", "at": received_micros}],
+        });
+        storage::put_json(&format!("req/{id}"), &stored, subject.as_deref())?;
+        audit_note("dsr.received", &format!("{id}: {} {} request, respond by {}", intake.regime.to_ascii_lowercase(), intake.kind, dl.respond_by))?;
+        Ok(Response::json(202, &answer))
+    }
+}
+
+capcrm_plugin!(Dsr);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intake_is_checked_and_forms_parse() {
+        let good = Intake { regime: "GDPR".into(), kind: "erasure".into(), email: "ada@example.com".into(), ..Default::default() };
+        assert_eq!(check(&good), Ok(Regime::Gdpr));
+        assert!(check(&Intake { regime: "lgpd".into(), ..good.clone() }).is_err());
+        assert!(check(&Intake { kind: "delete_everything".into(), ..good.clone() }).is_err());
+        assert!(check(&Intake { email: "not an email".into(), ..good.clone() }).is_err());
+        assert!(check(&Intake { email: "a@b".into(), ..good.clone() }).is_err());
+        let form = parse_intake("application/x-www-form-urlencoded", b"regime=pipl&kind=access&email=li%40example.cn&name=Li+Na&website=").unwrap();
+        assert_eq!((form.regime.as_str(), form.email.as_str(), form.name.as_str()), ("pipl", "li@example.cn", "Li Na"));
+        assert!(parse_intake("application/json", br#"{"regime":"gdpr","surprise":1}"#).is_err(), "unknown fields are refused");
+        assert_eq!(url_decode("100%25+sure%"), "100% sure%");
+        assert_ne!(request_id(1, "a@b.example"), request_id(2, "a@b.example"));
+        assert_eq!(request_id(1, "A@b.example"), request_id(1, "a@b.example"));
+    }
+}

@@ -303,6 +303,23 @@ fn permission_matrix_over_every_read_path() {
             let r = api.get("/api/v1/plugins");
             assert_eq!(r.status == 200, *who == "admin", "{who} lists plugins");
         }
+        // Exports: only roles with the export action, within their scope, fields as they see them.
+        for (who, api, _) in &w.users {
+            let r = api.post("/api/v1/exports", &json!({"object": "contact", "format": "csv"}));
+            let may = matches!(*who, "admin" | "mgr_e");
+            assert_eq!(r.status == 201, may, "{who} exports contacts: {} {}", r.status, r.text);
+            if !may {
+                assert_eq!(r.status, 403, "{who}: {}", r.text);
+                continue;
+            }
+            let id = r.body["id"].as_str().unwrap();
+            let csv = api.get(&format!("/api/v1/exports/{id}/download")).text;
+            assert!(csv.contains("CanarylastEAST"), "{who}: {csv}");
+            assert_eq!(csv.contains("CanarylastWEST"), *who == "admin", "{who} exports within scope");
+            assert_eq!(csv.contains("CANARYIDEAST"), *who == "admin", "{who}: national_id as the role shows it");
+            assert_eq!(csv.contains("139 7531 8642"), *who == "admin", "{who}: phone as the role shows it");
+        }
+
         // A plugin acting for a person sees no more than that person: their record scope and
         // their fields, intersected with its grant (it was granted national_id; sales have none).
         let manifest = inst.dir.path().join("reader.toml");

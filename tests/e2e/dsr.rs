@@ -55,6 +55,26 @@ fn requests_are_taken_in_with_their_deadline() {
         let tagged: Vec<_> = rows.iter().filter(|r| r[1].is_some()).collect();
         assert_eq!(tagged.len(), 1, "the known person's request is part of their data");
         assert_eq!(tagged[0][1].as_deref(), person["subject_id"].as_str());
+        // The queue is for privacy officers; the host checks the route's permission.
+        for (name, role) in [("officer", "privacy_officer"), ("seller", "sales")] {
+            let r = api.post("/api/v1/users", &json!({"username": name, "password": "dsr test passphrase 5", "roles": [role]}));
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        let officer = Api::login(&srv.base, "officer", "dsr test passphrase 5");
+        let q = officer.get("/plugins/dsr/requests");
+        assert_eq!(q.status, 200, "{}", q.text);
+        let queue = q.body["requests"].as_array().unwrap();
+        assert_eq!(queue.len(), 2, "{}", q.text);
+        assert!(queue.iter().any(|e| e["regime"] == "gdpr" && e["kind"] == "erasure" && e["days_left"].as_i64().unwrap() >= 28));
+        assert!(!q.text.contains("dsr.person@") && !q.text.contains("R. Requester"), "the queue leaves requesters out: {}", q.text);
+        let seller = Api::login(&srv.base, "seller", "dsr test passphrase 5");
+        let r = seller.get("/plugins/dsr/requests");
+        assert_eq!(r.status, 403, "{}", r.text);
+        let anonymous = http.get(format!("{}/plugins/dsr/requests", srv.base)).send().unwrap();
+        assert_eq!(anonymous.status().as_u16(), 403);
+        let refused = api.get("/api/v1/audit?action=plugin.route&outcome=denied&limit=10").body["entries"].as_array().cloned().unwrap();
+        assert!(refused.iter().any(|e| e["actor"] == "seller"), "the refusal is on record");
+
         let notes = api.get("/api/v1/audit?action=plugin.note.dsr.received&limit=10").body["entries"].as_array().cloned().unwrap();
         assert_eq!(notes.len(), 2);
         assert!(!notes.iter().any(|n| n.to_string().contains("dsr.person@")), "no requester email in the audit trail");

@@ -193,6 +193,20 @@ pub struct Manifest {
 }
 
 pub const EVENT_KINDS: &[&str] = &["record.created", "record.updated", "record.deleted"];
+
+/// A permission a route requires of the person it acts for (`<METHOD> /path needs <permission>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutePermission(pub crate::access::SystemPermission);
+
+impl RoutePermission {
+    /// `audit`, `subject_export`, ... (the system permissions' names).
+    pub fn parse(s: &str) -> Option<RoutePermission> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok().map(RoutePermission)
+    }
+    pub fn name(&self) -> String {
+        serde_json::to_value(self.0).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+}
 pub const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 impl Manifest {
@@ -244,8 +258,13 @@ impl Manifest {
             // `<METHOD> /path`, answered for signed-in users (the plugin acts for them), or
             // `<METHOD> /path public`, answered for anyone (the plugin acts on its own grant).
             let parts: Vec<&str> = r.split(' ').collect();
+            if let [_, _, "needs", perm] = parts.as_slice() {
+                if RoutePermission::parse(perm).is_none() {
+                    return bad(format!("route `{r}` needs an unknown permission `{perm}`"));
+                }
+            }
             let ok = match parts.as_slice() {
-                [m, path] | [m, path, "public"] => {
+                [m, path] | [m, path, "public"] | [m, path, "needs", _] => {
                     METHODS.contains(m)
                         && path.starts_with('/')
                         && !path.contains("..")
@@ -256,7 +275,7 @@ impl Manifest {
             };
             if !ok {
                 return bad(format!(
-                    "route `{r}` must be `<METHOD> /path` or `<METHOD> /path public`, with a method of {}",
+                    "route `{r}` must be `<METHOD> /path`, `<METHOD> /path public` or `<METHOD> /path needs <permission>`, with a method of {}",
                     METHODS.join(", ")
                 ));
             }
@@ -416,6 +435,10 @@ quota_bytes = 1000
         }
         let m = Manifest::parse(&HELLO.replace("GET /hello", "POST /form public")).unwrap();
         assert!(m.validate(&s, &max).is_ok());
+        let m = Manifest::parse(&HELLO.replace("GET /hello", "GET /queue needs subject_export")).unwrap();
+        assert!(m.validate(&s, &max).is_ok());
+        let m = Manifest::parse(&HELLO.replace("GET /hello", "GET /queue needs root")).unwrap();
+        assert!(m.validate(&s, &max).unwrap_err().to_string().contains("unknown permission `root`"));
     }
 
     #[test]

@@ -287,14 +287,31 @@ impl PluginRuntime {
         let route = format!("{} {}", req.method, req.path);
         let public = format!("route:{route} public");
         let private = format!("route:{route}");
-        let allowed = active.granted.contains(&public) || (acting.is_some() && active.granted.contains(&private));
+        let needs_prefix = format!("route:{route} needs ");
+        // A route may require a permission of the person it acts for; the host checks it, so a
+        // plugin's officer-only pages stay officer-only whatever the plugin does.
+        let needs: Option<manifest::RoutePermission> = active.granted.iter().find_map(|c| c.strip_prefix(&needs_prefix)).and_then(manifest::RoutePermission::parse);
+        let allowed = active.granted.contains(&public)
+            || (acting.is_some() && active.granted.contains(&private))
+            || match (&needs, acting) {
+                (Some(perm), Some(p)) => crate::access::Effective::of(p).has(perm.0),
+                _ => false,
+            };
         if !allowed {
-            let exists = active.granted.contains(&private);
-            return (Err(if exists {
+            let err = if let (Some(perm), Some(p)) = (&needs, acting) {
+                let ev = Event::new(&p.actor, "plugin.route", Outcome::Denied)
+                    .request(p.request_id.as_deref())
+                    .detail(format!("{route} of plugin {name} needs the {} permission", perm.name()));
+                if let Err(e) = self.gate.audit_event(ev).await {
+                    return (Err(e.into()), Trace::default());
+                }
+                PluginError::Denied(format!("{route} of plugin {name} needs the {} permission", perm.name()))
+            } else if active.granted.contains(&private) || needs.is_some() {
                 PluginError::Denied(format!("{route} of plugin {name} needs a signed-in user"))
             } else {
                 PluginError::NotFound(format!("plugin {name} has no approved route {route}"))
-            }), Trace::default());
+            };
+            return (Err(err), Trace::default());
         }
         let wit_req = host::exports::capcrm::plugin::http::Request {
             method: req.method,

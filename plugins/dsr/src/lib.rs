@@ -8,6 +8,10 @@
 //!   A filled-in `website` field (a honeypot people do not see) is answered like a success and
 //!   kept nowhere. Answers `202 {"id", "status": "received", "respond_by", "acknowledge_by"}`.
 //!
+//! - `GET /requests` (privacy officers: the route needs the `subject_export` permission, which the
+//!   host checks): the queue, oldest first, with each request's regime, kind, status, deadlines
+//!   and days left; requesters' details stay out of it.
+//!
 //! The request is kept in the plugin's storage held by the host, tagged with the person it is
 //! about when their email finds exactly one subject (`subject:find`, compared by blind index), so
 //! that their own access export and erasure include it. Deadlines come from [`clock`].
@@ -101,8 +105,42 @@ fn request_id(received_micros: u64, email: &str) -> String {
 
 struct Dsr;
 
+/// One line of the queue: no requester details.
+pub fn queue_entry(stored: &Value, today: Date) -> Value {
+    let deadline = |k: &str| stored["deadlines"][k].as_object().and_then(|o| Some(Date::new(o.get("year")?.as_i64()? as i32, o.get("month")?.as_u64()? as u8, o.get("day")?.as_u64()? as u8)?));
+    let extended = stored["extended"].as_bool().unwrap_or(false);
+    let due = deadline(if extended { "extended_by" } else { "respond_by" });
+    json!({
+        "id": stored["id"],
+        "regime": stored["regime"],
+        "kind": stored["kind"],
+        "status": stored["status"],
+        "received": stored["received"],
+        "acknowledge_by": deadline("acknowledge_by").map(|d| d.to_string()),
+        "respond_by": due.map(|d| d.to_string()),
+        "extended": extended,
+        "days_left": due.map(|d| today.days_until(d)),
+        "overdue": due.is_some_and(|d| today.days_until(d) < 0),
+    })
+}
+
+fn queue() -> Result<Response> {
+    let today = Date::from_micros(now(), 0);
+    let mut entries = Vec::new();
+    for key in storage::all_keys("req/", 10_000)? {
+        if let Some(v) = storage::get_json::<Value>(&key)? {
+            entries.push(queue_entry(&v, today));
+        }
+    }
+    entries.sort_by(|a, b| a["respond_by"].as_str().cmp(&b["respond_by"].as_str()));
+    Ok(Response::json(200, &json!({ "requests": entries })))
+}
+
 impl Plugin for Dsr {
     fn on_http(request: Request) -> Result<Response> {
+        if request.is("GET", "/requests") {
+            return queue();
+        }
         if !request.is("POST", "/requests") {
             return Ok(Response::not_found());
         }
@@ -171,5 +209,23 @@ mod tests {
         assert_eq!(url_decode("100%25+sure%"), "100% sure%");
         assert_ne!(request_id(1, "a@b.example"), request_id(2, "a@b.example"));
         assert_eq!(request_id(1, "A@b.example"), request_id(1, "a@b.example"));
+    }
+
+    #[test]
+    fn queue_entries_count_days_and_leave_the_requester_out() {
+        let received = Date::parse("2026-12-02").unwrap();
+        let dl = deadlines(Regime::Pipl, received, &ClockSettings::default());
+        let stored = json!({"id": "dsr-1", "regime": "pipl", "kind": "access", "status": "received", "received": "2026-12-02",
+                            "deadlines": dl, "email": "li@example.cn", "name": "Li Na"});
+        let e = queue_entry(&stored, Date::parse("2026-12-20").unwrap());
+        assert_eq!(e["respond_by"], "2026-12-23");
+        assert_eq!(e["days_left"], 3);
+        assert_eq!(e["overdue"], false);
+        assert!(!e.to_string().contains("li@example.cn") && !e.to_string().contains("Li Na"));
+        let late = queue_entry(&stored, Date::parse("2026-12-28").unwrap());
+        assert_eq!((late["days_left"].as_i64(), late["overdue"].as_bool()), (Some(-5), Some(true)));
+        let mut ext = stored.clone();
+        ext["extended"] = json!(true);
+        assert_eq!(queue_entry(&ext, Date::parse("2026-12-20").unwrap())["respond_by"], "2027-01-13");
     }
 }

@@ -75,6 +75,26 @@ fn requests_are_taken_in_with_their_deadline() {
         let refused = api.get("/api/v1/audit?action=plugin.route&outcome=denied&limit=10").body["entries"].as_array().cloned().unwrap();
         assert!(refused.iter().any(|e| e["actor"] == "seller"), "the refusal is on record");
 
+        // The officer moves a request along; the law's one extension moves its deadline.
+        let gdpr = queue.iter().find(|e| e["regime"] == "gdpr").unwrap().clone();
+        let id = gdpr["id"].as_str().unwrap();
+        let step = |to: &str| officer.post("/plugins/dsr/requests/transition", &json!({"id": id, "to": to, "note": "called the requester back"}));
+        assert_eq!(step("completed").status, 409, "no skipping verification");
+        let r = step("verifying");
+        assert_eq!((r.status, r.body["status"].as_str()), (200, Some("verifying")), "{}", r.text);
+        assert_eq!(seller.post("/plugins/dsr/requests/transition", &json!({"id": id, "to": "verified"})).status, 403);
+        let r = officer.post("/plugins/dsr/requests/extend", &json!({"id": id, "reason": "complex request across five systems"}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["extended"], true);
+        assert!(r.body["respond_by"].as_str().unwrap() > gdpr["respond_by"].as_str().unwrap(), "two more months: {}", r.text);
+        assert_eq!(officer.post("/plugins/dsr/requests/extend", &json!({"id": id, "reason": "again"})).status, 409, "one extension");
+        assert_eq!(officer.post("/plugins/dsr/requests/transition", &json!({"id": "dsr-nope", "to": "verifying"})).status, 404);
+        let moves = api.get("/api/v1/audit?action=plugin.note.dsr.status&limit=10").body["entries"].as_array().cloned().unwrap();
+        assert!(moves.iter().any(|e| e["detail"].as_str().unwrap().contains("received -> verifying")));
+        assert!(!moves.iter().any(|e| e.to_string().contains("called the requester back")), "notes stay out of the audit trail");
+        let stored = inst.raw_query_strings("SELECT subject_id FROM plugin_storage WHERE plugin = 'dsr' AND subject_id IS NOT NULL");
+        assert_eq!(stored.len(), 1, "a changed request stays tagged with its person");
+
         let notes = api.get("/api/v1/audit?action=plugin.note.dsr.received&limit=10").body["entries"].as_array().cloned().unwrap();
         assert_eq!(notes.len(), 2);
         assert!(!notes.iter().any(|n| n.to_string().contains("dsr.person@")), "no requester email in the audit trail");

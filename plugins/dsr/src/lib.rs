@@ -12,6 +12,13 @@
 //!   host checks): the queue, oldest first, with each request's regime, kind, status, deadlines
 //!   and days left; requesters' details stay out of it.
 //!
+//! - `POST /requests/transition` (privacy officers) `{"id", "to", "note"?}`: moves a request along
+//!   received → verifying → verified → in_progress → completed → closed, or to rejected (from any
+//!   open status) and then closed; any other move is a 409. Every move is kept in the request's
+//!   history and noted in the audit trail (without the note's text).
+//! - `POST /requests/extend` (privacy officers) `{"id", "reason"}`: applies the regime's one
+//!   extension; the deadline in force becomes the extended one.
+//!
 //! The request is kept in the plugin's storage held by the host, tagged with the person it is
 //! about when their email finds exactly one subject (`subject:find`, compared by blind index), so
 //! that their own access export and erasure include it. Deadlines come from [`clock`].
@@ -105,6 +112,98 @@ fn request_id(received_micros: u64, email: &str) -> String {
 
 struct Dsr;
 
+/// Statuses a request moves through.
+pub const STATUSES: &[&str] = &["received", "verifying", "verified", "in_progress", "completed", "rejected", "closed"];
+
+/// Whether a request may move from `from` to `to`.
+pub fn may_move(from: &str, to: &str) -> bool {
+    matches!(
+        (from, to),
+        ("received", "verifying")
+            | ("verifying", "verified")
+            | ("verified", "in_progress")
+            | ("in_progress", "completed")
+            | ("completed", "closed")
+            | ("rejected", "closed")
+    ) || (to == "rejected" && !matches!(from, "completed" | "rejected" | "closed"))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transition {
+    id: String,
+    to: String,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extension {
+    id: String,
+    reason: String,
+}
+
+fn bad(status: u16, m: impl Into<String>) -> Result<Response> {
+    Ok(Response::json(status, &json!({ "error": m.into() })))
+}
+
+/// Loads a request for a change; keeps it tagged with its person when written back.
+fn load(id: &str) -> Result<Option<(String, Value)>> {
+    if !id.starts_with("dsr-") || id.len() > 80 {
+        return Ok(None);
+    }
+    let key = format!("req/{id}");
+    Ok(storage::get_json::<Value>(&key)?.map(|v| (key, v)))
+}
+
+fn save(key: &str, v: &Value) -> Result<()> {
+    storage::put_json(key, v, v["subject"].as_str())
+}
+
+fn transition(request: &Request) -> Result<Response> {
+    let Ok(t) = request.json::<Transition>() else { return bad(400, "send {\"id\", \"to\", \"note\"}") };
+    if !STATUSES.contains(&t.to.as_str()) || t.note.chars().count() > 1000 {
+        return bad(400, format!("`to` must be one of {}; a note is at most 1000 characters", STATUSES.join(", ")));
+    }
+    let Some((key, mut v)) = load(&t.id)? else { return bad(404, "no such request") };
+    let from = v["status"].as_str().unwrap_or("received").to_string();
+    if !may_move(&from, &t.to) {
+        return bad(409, format!("a request that is {from} cannot become {}", t.to));
+    }
+    let at = now();
+    v["status"] = json!(t.to);
+    if let Some(h) = v["history"].as_array_mut() {
+        h.push(json!({"status": t.to, "at": at, "note": t.note}));
+    }
+    save(&key, &v)?;
+    audit_note("dsr.status", &format!("{}: {from} -> {}", t.id, t.to))?;
+    Ok(Response::json(200, &queue_entry(&v, Date::from_micros(at, 0))))
+}
+
+fn extend(request: &Request) -> Result<Response> {
+    let Ok(e) = request.json::<Extension>() else { return bad(400, "send {\"id\", \"reason\"}") };
+    if e.reason.trim().is_empty() || e.reason.chars().count() > 500 {
+        return bad(400, "an extension needs a reason of at most 500 characters");
+    }
+    let Some((key, mut v)) = load(&e.id)? else { return bad(404, "no such request") };
+    if v["extended"].as_bool() == Some(true) {
+        return bad(409, "the request was already extended; the law allows one extension");
+    }
+    if matches!(v["status"].as_str(), Some("completed" | "rejected" | "closed")) {
+        return bad(409, "a finished request is not extended");
+    }
+    let at = now();
+    v["extended"] = json!(true);
+    if let Some(h) = v["history"].as_array_mut() {
+        h.push(json!({"extended": true, "at": at, "reason": e.reason}));
+    }
+    save(&key, &v)?;
+    let entry = queue_entry(&v, Date::from_micros(at, 0));
+    audit_note("dsr.extend", &format!("{}: respond by {}", e.id, entry["respond_by"].as_str().unwrap_or("?")))?;
+    Ok(Response::json(200, &entry))
+}
+
 /// One line of the queue: no requester details.
 pub fn queue_entry(stored: &Value, today: Date) -> Value {
     let deadline = |k: &str| stored["deadlines"][k].as_object().and_then(|o| Some(Date::new(o.get("year")?.as_i64()? as i32, o.get("month")?.as_u64()? as u8, o.get("day")?.as_u64()? as u8)?));
@@ -140,6 +239,12 @@ impl Plugin for Dsr {
     fn on_http(request: Request) -> Result<Response> {
         if request.is("GET", "/requests") {
             return queue();
+        }
+        if request.is("POST", "/requests/transition") {
+            return transition(&request);
+        }
+        if request.is("POST", "/requests/extend") {
+            return extend(&request);
         }
         if !request.is("POST", "/requests") {
             return Ok(Response::not_found());
@@ -209,6 +314,15 @@ mod tests {
         assert_eq!(url_decode("100%25+sure%"), "100% sure%");
         assert_ne!(request_id(1, "a@b.example"), request_id(2, "a@b.example"));
         assert_eq!(request_id(1, "A@b.example"), request_id(1, "a@b.example"));
+    }
+
+    #[test]
+    fn statuses_move_only_forward_or_to_rejected() {
+        assert!(may_move("received", "verifying") && may_move("verifying", "verified") && may_move("in_progress", "completed"));
+        assert!(!may_move("received", "completed"), "no skipping verification");
+        assert!(!may_move("closed", "received") && !may_move("completed", "in_progress"));
+        assert!(may_move("verifying", "rejected") && may_move("rejected", "closed"));
+        assert!(!may_move("completed", "rejected") && !may_move("closed", "rejected"));
     }
 
     #[test]

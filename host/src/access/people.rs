@@ -90,18 +90,25 @@ impl Gate {
         let rows = sqlx::query(
             "SELECT 'r', ur.role, r.definition FROM user_roles ur LEFT JOIN roles r ON r.name = ur.role WHERE ur.user_id = $1 \
              UNION ALL \
-             SELECT 'p', m2.user_id, NULL FROM team_members m1 JOIN team_members m2 ON m2.team_id = m1.team_id WHERE m1.user_id = $1",
+             SELECT 'p', m2.user_id, NULL FROM team_members m1 JOIN team_members m2 ON m2.team_id = m1.team_id WHERE m1.user_id = $1 \
+             UNION ALL \
+             SELECT 'u', id, ip_allow FROM users WHERE id = $1",
         )
         .bind(user_id.to_string())
         .fetch_all(self.inner.db.reader())
         .await?;
         let mut roles = Vec::new();
         let mut peers = BTreeSet::new();
+        let mut ip_allow: Vec<String> = Vec::new();
         for r in rows {
             let kind: String = r.try_get(0)?;
             let name: String = r.try_get(1)?;
             if kind == "p" {
                 peers.insert(name);
+                continue;
+            }
+            if kind == "u" {
+                ip_allow = r.try_get::<Option<String>, _>(2)?.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
                 continue;
             }
             if let Some(b) = builtin_role(&name) {
@@ -114,7 +121,7 @@ impl Gate {
                 }
             }
         }
-        Ok(Permissions::union(roles, Some(user_id.to_string()), peers))
+        Ok(Permissions::union(roles, Some(user_id.to_string()), peers, &ip_allow))
     }
 
     /// Every role: the built-in ones, then those administrators added.
@@ -314,23 +321,26 @@ impl Gate {
             q = q.bind(id.to_string());
         }
         let rows = q.fetch_all(db).await?;
-        let roles = sqlx::query("SELECT user_id, role FROM user_roles ORDER BY role").fetch_all(db).await?;
-        let teams = sqlx::query("SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id ORDER BY t.name").fetch_all(db).await?;
+        // One user's memberships only, when one user is asked for.
+        let pairs = |sql: &'static str, only_sql: &'static str| async move {
+            match only {
+                Some(id) => sqlx::query_as::<_, (String, String)>(only_sql).bind(id.to_string()).fetch_all(db).await,
+                None => sqlx::query_as::<_, (String, String)>(sql).fetch_all(db).await,
+            }
+        };
+        let roles = pairs("SELECT user_id, role FROM user_roles ORDER BY role", "SELECT user_id, role FROM user_roles WHERE user_id = $1 ORDER BY role").await?;
+        let teams = pairs(
+            "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id ORDER BY t.name",
+            "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1 ORDER BY t.name",
+        )
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.try_get(0)?;
-            let pick = |rows: &[sqlx::any::AnyRow]| -> Result<Vec<String>> {
-                let mut v = Vec::new();
-                for x in rows {
-                    if x.try_get::<String, _>(0)? == id {
-                        v.push(x.try_get(1)?);
-                    }
-                }
-                Ok(v)
-            };
+            let pick = |rows: &[(String, String)]| rows.iter().filter(|(u, _)| *u == id).map(|(_, v)| v.clone()).collect();
             out.push(UserInfo {
-                roles: pick(&roles)?,
-                teams: pick(&teams)?,
+                roles: pick(&roles),
+                teams: pick(&teams),
                 username: r.try_get(1)?,
                 disabled: r.try_get::<i64, _>(2)? != 0,
                 created_at: crate::store::micros_to_rfc3339(r.try_get(3)?),

@@ -315,10 +315,12 @@ pub(crate) async fn subject_key_in(inner: &GateInner, tx: &mut Tx, subject_id: &
     subject_key(inner, Some(tx), subject_id).await
 }
 
+/// A subject's key row: `id, version, root_version, wrapped, state`.
+pub(crate) const SUBJECT_KEY_SQL: &str =
+    "SELECT k.id, k.version, k.root_version, k.wrapped, k.state FROM subjects s JOIN data_keys k ON k.id = s.key_id WHERE s.id = $1";
+
 async fn subject_key(inner: &GateInner, tx: Option<&mut Tx>, subject_id: &str) -> Result<DataKey> {
-    let sql = "SELECT k.id, k.version, k.root_version, k.wrapped, k.state FROM subjects s \
-               JOIN data_keys k ON k.id = s.key_id WHERE s.id = $1";
-    let q = sqlx::query(sql).bind(subject_id.to_string());
+    let q = sqlx::query(SUBJECT_KEY_SQL).bind(subject_id.to_string());
     let row = match tx {
         Some(tx) => q.fetch_optional(&mut **tx).await?,
         None => q.fetch_optional(inner.db.reader()).await?,
@@ -740,16 +742,32 @@ impl RecordAccess {
         Ok((view, seen_personal, pseudonym))
     }
 
+    /// The record's subject pseudonym, unwrapping its key (`view` does so only when sealed fields
+    /// need it); none for records without a subject or of an erased one.
+    fn pseudonym_of(&self, r: &StoredRecord) -> Option<String> {
+        match (&r.subject_id, r.key.destroyed) {
+            (Some(sid), false) => self.inner.keys.unwrap(&r.key).ok().map(|k| k.pseudonym(sid)),
+            _ => None,
+        }
+    }
+
+    /// Loads one record for a read path (read, reveal, history) and checks the caller's record
+    /// scope; outside it, the record answers like a missing one.
+    async fn load_in_scope(&self, object: &str, id: &str, action: &str) -> Result<StoredRecord> {
+        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
+        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
+        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
+        let stored = StoredRecord::from_row(row)?;
+        self.check_scope(&stored, action).await?;
+        Ok(stored)
+    }
+
     /// The audit entry for a read that disclosed personal fields (in clear or masked).
     fn read_event(&self, action: &str, r: &StoredRecord, view: &RecordView, seen: Vec<String>, pseudonym: Option<String>) -> Option<Event> {
         if seen.is_empty() && view.masked.is_empty() {
             return None;
         }
-        // `view` unwraps the key only when sealed fields need it; otherwise unwrap it here.
-        let pseudonym = pseudonym.or_else(|| match (&r.subject_id, r.key.destroyed) {
-            (Some(sid), false) => self.inner.keys.unwrap(&r.key).ok().map(|k| k.pseudonym(sid)),
-            _ => None,
-        });
+        let pseudonym = pseudonym.or_else(|| self.pseudonym_of(r));
         let mut ev = self.event(action, Outcome::Allowed).object(&r.object).record(&r.id).fields(seen).subject(pseudonym);
         if !view.masked.is_empty() {
             ev = ev.detail(format!("masked: {}", view.masked.join(",")));
@@ -771,11 +789,7 @@ impl RecordAccess {
         if !self.perms.may(&obj, Action::Read) {
             return self.deny("read", object, format!("may not read {object} records")).await;
         }
-        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
-        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
-        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
-        let stored = StoredRecord::from_row(row)?;
-        self.check_scope(&stored, "read").await?;
+        let stored = self.load_in_scope(object, id, "read").await?;
         let (view, seen, pseudonym) = match self.view(&obj, &stored, None) {
             Ok(v) => v,
             Err(e) => return self.integrity_failure(object, id, e).await,
@@ -806,21 +820,14 @@ impl RecordAccess {
         if self.perms.permissions().reveal_requires_mfa() && !mfa_fresh {
             return Err(AccessError::MfaRequired("revealing a masked value needs a fresh TOTP code".into()));
         }
-        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
-        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
-        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
-        let stored = StoredRecord::from_row(row)?;
-        self.check_scope(&stored, "reveal").await?;
+        let stored = self.load_in_scope(object, id, "reveal").await?;
         let name = def.name.clone();
         let (view, _, pseudonym) = match self.view_with(&obj, &stored, None, |_, f| if f.name == name { FieldAccess::Read } else { FieldAccess::None }) {
             Ok(v) => v,
             Err(e) => return self.integrity_failure(object, id, e).await,
         };
         let value = view.fields.get(&def.name).cloned().unwrap_or(Value::Null);
-        let pseudonym = pseudonym.or_else(|| match (&stored.subject_id, stored.key.destroyed) {
-            (Some(sid), false) => self.inner.keys.unwrap(&stored.key).ok().map(|k| k.pseudonym(sid)),
-            _ => None,
-        });
+        let pseudonym = pseudonym.or_else(|| self.pseudonym_of(&stored));
         let ev = self
             .event("reveal", Outcome::Allowed)
             .object(object)
@@ -933,11 +940,7 @@ impl RecordAccess {
         if !self.perms.may(&obj, Action::Read) {
             return self.deny("history", object, format!("may not read {object} records")).await;
         }
-        let sql = format!("{SELECT_ROW} WHERE r.object = $1 AND r.id = $2");
-        let rows = self.fetch_all(sqlx::query(&sql).bind(object.to_string()).bind(id.to_ascii_lowercase())).await?;
-        let row = rows.first().ok_or_else(|| AccessError::NotFound { object: object.into(), id: id.into() })?;
-        let stored = StoredRecord::from_row(row)?;
-        self.check_scope(&stored, "history").await?;
+        let stored = self.load_in_scope(object, id, "history").await?;
         let visible: std::collections::BTreeSet<&str> = obj.fields.iter().filter(|f| self.perms.field(&obj, f).can_see()).map(|f| f.name.as_str()).collect();
         let entries = self
             .fetch_all(

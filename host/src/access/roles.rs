@@ -159,6 +159,13 @@ pub struct Permissions {
     /// `team` scopes.
     pub user_id: Option<String>,
     pub team_peers: BTreeSet<String>,
+    /// Address ranges of the roles (`None`: some role admits any address) and of the user.
+    role_ranges: Option<Vec<ipnet::IpNet>>,
+    user_ranges: Vec<ipnet::IpNet>,
+}
+
+fn ranges(list: &[String]) -> Vec<ipnet::IpNet> {
+    list.iter().filter_map(|c| c.parse().ok()).collect()
 }
 
 impl Permissions {
@@ -172,10 +179,11 @@ impl Permissions {
         Permissions::default()
     }
 
-    /// The union of a user's roles.
-    pub fn union(roles: Vec<Arc<RoleDef>>, user_id: Option<String>, team_peers: BTreeSet<String>) -> Permissions {
+    /// The union of a user's roles, with the user's own address ranges.
+    pub fn union(roles: Vec<Arc<RoleDef>>, user_id: Option<String>, team_peers: BTreeSet<String>, user_ip_allow: &[String]) -> Permissions {
         let system = roles.iter().flat_map(|r| r.system.iter().copied()).collect();
-        Permissions { everything: false, roles, system, user_id, team_peers }
+        let role_ranges = (!roles.is_empty() && roles.iter().all(|r| !r.ip_allow.is_empty())).then(|| roles.iter().flat_map(|r| ranges(&r.ip_allow)).collect());
+        Permissions { everything: false, roles, system, user_id, team_peers, role_ranges, user_ranges: ranges(user_ip_allow) }
     }
 
     pub fn role_names(&self) -> Vec<String> {
@@ -231,17 +239,17 @@ impl Permissions {
         self.roles.iter().filter_map(|r| r.grant(object)).filter(|g| g.actions.contains(&ObjectAction::Export)).map(|g| g.export_limit).max().unwrap_or(0)
     }
 
-    /// Address ranges the user may work from: empty means anywhere; otherwise any role's list
-    /// admits (a role without a list admits from anywhere).
-    pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
-        if self.everything || self.roles.is_empty() || self.roles.iter().any(|r| r.ip_allow.is_empty()) {
+    /// Whether the user may work from `ip`: their own list and their roles' lists must both admit
+    /// it. An empty list admits any address, a role without a list admits any address, and an
+    /// unknown address passes only where no list applies.
+    pub fn ip_allowed(&self, ip: Option<std::net::IpAddr>) -> bool {
+        if self.everything {
             return true;
         }
-        self.roles
-            .iter()
-            .flat_map(|r| r.ip_allow.iter())
-            .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
-            .any(|c| c.contains(&ip))
+        let admits = |nets: &[ipnet::IpNet]| ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)));
+        let roles_ok = self.role_ranges.as_deref().is_none_or(admits);
+        let user_ok = self.user_ranges.is_empty() || admits(&self.user_ranges);
+        roles_ok && user_ok
     }
 }
 
@@ -356,7 +364,7 @@ mod tests {
 
     fn perms(names: &[&str]) -> Permissions {
         let roles = builtin().into_iter().filter(|r| names.contains(&r.name.as_str())).map(Arc::new).collect();
-        Permissions::union(roles, Some("u1".into()), ["u1".to_string()].into())
+        Permissions::union(roles, Some("u1".into()), ["u1".to_string()].into(), &[])
     }
 
     #[test]
@@ -395,10 +403,14 @@ mod tests {
     fn ip_lists_admit_only_their_ranges() {
         let mut r = builtin().remove(2);
         r.ip_allow = vec!["10.1.0.0/16".into(), "2001:db8::/32".into()];
-        let p = Permissions::union(vec![Arc::new(r)], None, BTreeSet::new());
-        assert!(p.ip_allowed("10.1.2.3".parse().unwrap()));
-        assert!(!p.ip_allowed("10.2.0.1".parse().unwrap()));
-        assert!(p.ip_allowed("2001:db8::1".parse().unwrap()));
-        assert!(!p.ip_allowed("192.168.0.1".parse().unwrap()));
+        let p = Permissions::union(vec![Arc::new(r.clone())], None, BTreeSet::new(), &[]);
+        assert!(p.ip_allowed("10.1.2.3".parse().ok()));
+        assert!(!p.ip_allowed("10.2.0.1".parse().ok()));
+        assert!(p.ip_allowed("2001:db8::1".parse().ok()));
+        assert!(!p.ip_allowed("192.168.0.1".parse().ok()));
+        assert!(!p.ip_allowed(None), "an unknown address fails a list");
+        let user_too = Permissions::union(vec![Arc::new(r)], None, BTreeSet::new(), &["10.1.2.0/24".to_string()]);
+        assert!(user_too.ip_allowed("10.1.2.3".parse().ok()) && !user_too.ip_allowed("10.1.9.9".parse().ok()), "both lists must admit");
+        assert!(Permissions::union(Vec::new(), None, BTreeSet::new(), &[]).ip_allowed(None));
     }
 }

@@ -45,17 +45,6 @@ pub(crate) fn client_ip(parts: &Parts, state: &AppState) -> Option<IpAddr> {
     Some(peer)
 }
 
-/// Whether an address passes the user's own list and their roles' lists (an empty list admits
-/// any address; an unknown address passes only when no list applies).
-fn ip_admitted(user_list: &[String], perms: &crate::access::Permissions, ip: Option<IpAddr>) -> bool {
-    let user_ok = user_list.is_empty() || ip.is_some_and(|ip| user_list.iter().filter_map(|c| c.parse::<ipnet::IpNet>().ok()).any(|n| n.contains(&ip)));
-    let roles_ok = match ip {
-        Some(ip) => perms.ip_allowed(ip),
-        None => perms.ip_allowed("0.0.0.0".parse().expect("valid")) && perms.ip_allowed("::".parse().expect("valid")),
-    };
-    user_ok && roles_ok
-}
-
 /// The session cookie of the web UI (HttpOnly) and its CSRF companion (readable by the page).
 pub const SESSION_COOKIE: &str = "capcrm_session";
 pub const CSRF_COOKIE: &str = "capcrm_csrf";
@@ -107,7 +96,7 @@ async fn resolve(parts: &mut Parts, state: &AppState) -> Result<(Principal, Auth
     let perms = Arc::new(state.gate.permissions_of(&user.id).await?);
     // Address rules hold on every request, not only at sign-in.
     let ip = client_ip(parts, state);
-    if !ip_admitted(&user.ip_allow, &perms, ip) {
+    if !perms.ip_allowed(ip) {
         let ev = Event::new(&Actor::user(&user.username), "access.ip", Outcome::Denied)
             .request(request_id(parts).as_deref())
             .detail(format!("request from {} outside the allowed ranges", ip.map(|i| i.to_string()).unwrap_or_else(|| "an unknown address".into())));
@@ -245,7 +234,7 @@ async fn sign_in(state: &AppState, parts: &Parts, req: TokenRequest) -> Result<S
         }
     };
     let perms = state.gate.permissions_of(&candidate.id).await?;
-    if !ip_admitted(&candidate.ip_allow, &perms, ip) {
+    if !perms.ip_allowed(ip) {
         state.gate.audit_event(audit(Outcome::Denied, format!("address not allowed{from}"))).await?;
         return Err(AuthError::IpNotAllowed.into());
     }

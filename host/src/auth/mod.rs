@@ -104,8 +104,6 @@ pub struct AuthUser {
     pub scopes: Option<BTreeSet<TokenScope>>,
     /// When this session last passed a TOTP check (microseconds).
     pub mfa_at: Option<i64>,
-    /// The user's own address ranges (their roles add theirs).
-    pub ip_allow: Vec<String>,
 }
 
 impl AuthUser {
@@ -121,7 +119,6 @@ pub struct Candidate {
     pub id: String,
     pub username: String,
     pub totp_enabled: bool,
-    pub ip_allow: Vec<String>,
 }
 
 /// A freshly issued token: shown once, never stored in clear.
@@ -274,7 +271,7 @@ impl Auth {
     pub async fn check_password(&self, username: &str, password: &str, source: Option<std::net::IpAddr>) -> Result<Candidate> {
         let keys = throttle::keys(username, source);
         throttle::check(&self.db, &keys).await?;
-        let row = sqlx::query("SELECT id, username, password_hash, disabled, totp_enabled, ip_allow FROM users WHERE username = $1")
+        let row = sqlx::query("SELECT id, username, password_hash, disabled, totp_enabled FROM users WHERE username = $1")
             .bind(username.to_string())
             .fetch_optional(self.db.reader())
             .await?;
@@ -293,7 +290,6 @@ impl Auth {
             id: row.try_get(0)?,
             username: row.try_get(1)?,
             totp_enabled: row.try_get::<i64, _>(4)? != 0,
-            ip_allow: parse_ip_allow(row.try_get(5)?),
         })
     }
 
@@ -413,7 +409,7 @@ impl Auth {
         }
         let now = now_micros();
         let row = sqlx::query(
-            "SELECT u.id, u.username, t.id, t.kind, t.scopes, t.last_used_at, t.mfa_at, u.ip_allow FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT u.id, u.username, t.id, t.kind, t.scopes, t.last_used_at, t.mfa_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 AND u.disabled = 0",
         )
         .bind(hash_token(token))
@@ -445,13 +441,8 @@ impl Auth {
             kind,
             scopes: row.try_get::<Option<String>, _>(4)?.and_then(|s| serde_json::from_str(&s).ok()),
             mfa_at: row.try_get(6)?,
-            ip_allow: parse_ip_allow(row.try_get(7)?),
         })
     }
-}
-
-fn parse_ip_allow(text: Option<String>) -> Vec<String> {
-    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
 /// A valid Argon2id hash of a random password, verified against when a user name is unknown.

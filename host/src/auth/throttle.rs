@@ -35,17 +35,17 @@ pub fn lock_secs(key: &str, failures: i64) -> i64 {
     if over < 0 { 0 } else { (15i64 << over.min(20)).min(MAX_LOCK_SECS) }
 }
 
-/// Refuses while any key is locked.
+/// Refuses while any key is locked (one statement for all of them).
 pub async fn check(db: &Db, keys: &[String]) -> Result<()> {
     let now = now_micros();
+    let marks: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("SELECT MAX(locked_until) FROM login_throttle WHERE key IN ({})", marks.join(", "));
+    let mut q = sqlx::query_scalar::<_, Option<i64>>(&sql);
     for k in keys {
-        let until: Option<i64> = sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
-            .bind(k.clone())
-            .fetch_optional(db.reader())
-            .await?;
-        if let Some(u) = until.filter(|u| *u > now) {
-            return Err(AuthError::Throttled { retry_after: ((u - now) / 1_000_000).max(1) });
-        }
+        q = q.bind(k.clone());
+    }
+    if let Some(u) = q.fetch_one(db.reader()).await?.filter(|u| *u > now) {
+        return Err(AuthError::Throttled { retry_after: ((u - now) / 1_000_000).max(1) });
     }
     Ok(())
 }

@@ -115,10 +115,7 @@ impl Registry {
 
     /// The limit maxima in force.
     pub async fn maxima(&self) -> Result<LimitMaxima, PluginError> {
-        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(MAXIMA_KEY)
-            .fetch_optional(self.gate.db().reader())
-            .await?;
+        let v: Option<String> = sqlx::query_scalar(&format!("SELECT {MAXIMA_SQL}")).fetch_one(self.gate.db().reader()).await?;
         Ok(maxima_from(v))
     }
 

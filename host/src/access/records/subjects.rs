@@ -6,7 +6,7 @@
 //! and writes.
 
 use super::super::policy::SubjectOp;
-use super::{AccessError, RecordAccess, RecordPage, Result, SELECT_ROW, StoredRecord, TxGuard, index_kind};
+use super::{AccessError, RecordAccess, RecordPage, Result, SELECT_ROW, SUBJECT_KEY_SQL, StoredRecord, TxGuard, index_kind};
 use crate::audit::Outcome;
 use crate::crypto::DataKey;
 use crate::crypto::keystore::WrappedKey;
@@ -121,9 +121,7 @@ impl RecordAccess {
 
     /// A subject's key row, read in the handle's scope; `NotFound` for an unknown subject.
     async fn subject_key_row(&self, sid: &str) -> Result<WrappedKey> {
-        let sql = "SELECT k.id, k.version, k.root_version, k.wrapped, k.state FROM subjects s \
-                   JOIN data_keys k ON k.id = s.key_id WHERE s.id = $1";
-        let rows = self.fetch_all(sqlx::query(sql).bind(sid.to_string())).await?;
+        let rows = self.fetch_all(sqlx::query(SUBJECT_KEY_SQL).bind(sid.to_string())).await?;
         let r = rows.first().ok_or_else(|| AccessError::NotFound { object: "subject".into(), id: sid.into() })?;
         Ok(WrappedKey::from_row(r, 0)?)
     }
@@ -167,28 +165,29 @@ impl RecordAccess {
         // The digest carries its kind, so one equality on the digest index finds every field of it.
         let rows = self
             .fetch_all(
+                // The subject's key comes with each row, for the audit pseudonym: no query per subject.
                 sqlx::query(
-                    "SELECT b.object, b.record_id, r.subject_id FROM blind_index b JOIN records r ON r.id = b.record_id \
-                     WHERE b.digest = $1 AND r.subject_id IS NOT NULL ORDER BY r.subject_id, b.object, b.record_id LIMIT 1000",
+                    "SELECT b.object, b.record_id, r.subject_id, k.id, k.version, k.root_version, k.wrapped, k.state \
+                     FROM blind_index b JOIN records r ON r.id = b.record_id JOIN subjects s ON s.id = r.subject_id \
+                     JOIN data_keys k ON k.id = s.key_id \
+                     WHERE b.digest = $1 ORDER BY r.subject_id, b.object, b.record_id LIMIT 1000",
                 )
                 .bind(digest),
             )
             .await?;
-        let mut by_subject: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+        let mut by_subject: BTreeMap<String, (WrappedKey, BTreeSet<(String, String)>)> = BTreeMap::new();
         for r in &rows {
             let sid: String = r.try_get(2)?;
             if by_subject.len() >= MAX_MATCHES && !by_subject.contains_key(&sid) {
                 break;
             }
-            by_subject.entry(sid).or_default().insert((r.try_get(0)?, r.try_get(1)?));
+            let key = WrappedKey::from_row(r, 3)?;
+            by_subject.entry(sid).or_insert_with(|| (key, BTreeSet::new())).1.insert((r.try_get(0)?, r.try_get(1)?));
         }
         let mut out = Vec::with_capacity(by_subject.len());
         let mut events = Vec::new();
-        for (sid, recs) in by_subject {
-            let pseudonym = match self.subject_key_row(&sid).await {
-                Ok(w) if !w.destroyed => Some(self.inner.keys.unwrap(&w)?.pseudonym(&sid)),
-                _ => None,
-            };
+        for (sid, (key, recs)) in by_subject {
+            let pseudonym = if key.destroyed { None } else { Some(self.inner.keys.unwrap(&key)?.pseudonym(&sid)) };
             events.push(
                 self.event("subject.find", Outcome::Allowed)
                     .subject(pseudonym)

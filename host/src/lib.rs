@@ -12,6 +12,7 @@ pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod crypto;
+pub mod mail;
 pub mod demo;
 pub mod model;
 pub mod plugin;

@@ -25,7 +25,10 @@ fn requests_are_taken_in_with_their_deadline() {
         let out = inst.cli(&["plugin", "install", guest_wasm("capcrm-dsr").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
-        let srv = inst.start();
+        let maildir = tempfile::tempdir().unwrap();
+        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
+        serve.env("CAPCRM_MAIL_TICK_MS", "100");
+        let srv = Server::start(serve);
         let api = srv.client();
         let person = api.create("contact", json!({"last_name": "Requester", "email": "dsr.person@example.com"}));
         let http = reqwest::blocking::Client::new();
@@ -36,7 +39,8 @@ fn requests_are_taken_in_with_their_deadline() {
         };
         let (s, v) = post("application/json", json!({"regime": "gdpr", "kind": "erasure", "email": "dsr.person@example.com", "name": "R. Requester"}).to_string());
         assert_eq!(s, 202, "{v}");
-        assert_eq!(v["status"], "received");
+        assert_eq!(v["status"], "verifying", "a code goes to the address given: {v}");
+        let first_id = v["id"].as_str().unwrap().to_string();
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let respond_by = v["respond_by"].as_str().unwrap();
         assert!(respond_by > today.as_str() && respond_by.len() == 10, "a month from today, on a working day: {v}");
@@ -51,9 +55,23 @@ fn requests_are_taken_in_with_their_deadline() {
         assert_eq!(s, 400);
 
         let rows = inst.raw_query_strings("SELECT key, subject_id FROM plugin_storage WHERE plugin = 'dsr' ORDER BY key");
-        assert_eq!(rows.len(), 2, "the bot's request is kept nowhere: {rows:?}");
+        assert_eq!(rows.len(), 4, "a request and its requester's details, twice; the bot's request is kept nowhere: {rows:?}");
         let tagged: Vec<_> = rows.iter().filter(|r| r[1].is_some()).collect();
-        assert_eq!(tagged.len(), 1, "the known person's request is part of their data");
+        assert_eq!(tagged.len(), 1, "the known person's details are part of their data");
+        assert!(tagged[0][0].as_deref().unwrap().starts_with("pd/"), "{rows:?}");
+
+        // The host mails the code (in its own words); a wrong code is refused, the right one verifies.
+        let code = wait_for_code(maildir.path(), "dsr.person@example.com");
+        let verify = |code: &str| {
+            let r = http.post(format!("{}/plugins/dsr/requests/verify", srv.base)).json(&json!({"id": first_id, "code": code})).send().unwrap();
+            r.status().as_u16()
+        };
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        assert_eq!(verify(wrong), 400);
+        assert_eq!(verify(&code), 200);
+        assert_eq!(verify(&code), 409, "a request is verified once");
+        let sent = inst.raw_query_strings("SELECT state, sealed FROM notification_outbox WHERE channel = 'verification'");
+        assert!(sent.iter().all(|r| r[1].as_deref() == Some("")), "a sent message's text is gone from the outbox: {sent:?}");
         assert_eq!(tagged[0][1].as_deref(), person["subject_id"].as_str());
         // The queue is for privacy officers; the host checks the route's permission.
         for (name, role) in [("officer", "privacy_officer"), ("seller", "sales")] {
@@ -79,10 +97,13 @@ fn requests_are_taken_in_with_their_deadline() {
         let gdpr = queue.iter().find(|e| e["regime"] == "gdpr").unwrap().clone();
         let id = gdpr["id"].as_str().unwrap();
         let step = |to: &str| officer.post("/plugins/dsr/requests/transition", &json!({"id": id, "to": to, "note": "called the requester back"}));
-        assert_eq!(step("completed").status, 409, "no skipping verification");
-        let r = step("verifying");
-        assert_eq!((r.status, r.body["status"].as_str()), (200, Some("verifying")), "{}", r.text);
-        assert_eq!(seller.post("/plugins/dsr/requests/transition", &json!({"id": id, "to": "verified"})).status, 403);
+        assert_eq!(step("completed").status, 409, "no skipping a step");
+        let r = step("in_progress");
+        assert_eq!((r.status, r.body["status"].as_str()), (200, Some("in_progress")), "{}", r.text);
+        let ccpa = queue.iter().find(|e| e["regime"] == "ccpa").unwrap()["id"].as_str().unwrap().to_string();
+        let r = officer.post("/plugins/dsr/requests/transition", &json!({"id": ccpa, "to": "verified"}));
+        assert_eq!(r.status, 409, "only the requester's code verifies: {}", r.text);
+        assert_eq!(seller.post("/plugins/dsr/requests/transition", &json!({"id": id, "to": "completed"})).status, 403);
         let r = officer.post("/plugins/dsr/requests/extend", &json!({"id": id, "reason": "complex request across five systems"}));
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["extended"], true);
@@ -90,7 +111,7 @@ fn requests_are_taken_in_with_their_deadline() {
         assert_eq!(officer.post("/plugins/dsr/requests/extend", &json!({"id": id, "reason": "again"})).status, 409, "one extension");
         assert_eq!(officer.post("/plugins/dsr/requests/transition", &json!({"id": "dsr-nope", "to": "verifying"})).status, 404);
         let moves = api.get("/api/v1/audit?action=plugin.note.dsr.status&limit=10").body["entries"].as_array().cloned().unwrap();
-        assert!(moves.iter().any(|e| e["detail"].as_str().unwrap().contains("received -> verifying")));
+        assert!(moves.iter().any(|e| e["detail"].as_str().unwrap().contains("verified -> in_progress")), "{moves:?}");
         assert!(!moves.iter().any(|e| e.to_string().contains("called the requester back")), "notes stay out of the audit trail");
         let stored = inst.raw_query_strings("SELECT subject_id FROM plugin_storage WHERE plugin = 'dsr' AND subject_id IS NOT NULL");
         assert_eq!(stored.len(), 1, "a changed request stays tagged with its person");
@@ -103,4 +124,36 @@ fn requests_are_taken_in_with_their_deadline() {
         drop(srv);
         assert!(inst.cli(&["audit", "verify"]).status.success());
     }
+}
+
+/// Waits for the host's message to `to` in the mail pickup directory and reads the code out of it.
+fn wait_for_code(dir: &Path, to: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if !raw.contains(to) {
+                continue;
+            }
+            if let Some(code) = code_in(&raw) {
+                return code;
+            }
+            // A base64 body: decode it and look again.
+            let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default().replace(['\r', '\n'], "");
+            use base64::Engine as _;
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body.trim()) {
+                if let Some(code) = code_in(&String::from_utf8_lossy(&bytes)) {
+                    return code;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no verification message to {to} in {}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn code_in(text: &str) -> Option<String> {
+    let at = text.find("verification code is ")? + "verification code is ".len();
+    let digits: String = text[at..].chars().take(6).collect();
+    (digits.len() == 6 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
 }

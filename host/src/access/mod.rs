@@ -11,9 +11,11 @@ mod mask;
 pub mod people;
 pub mod policy;
 pub mod roles;
+pub mod outbox;
 mod plugin_store;
 mod records;
 mod schema_admin;
+pub mod verification;
 
 pub use policy::{Action, Effective, FieldAccess, PluginGrant, RecordScope, SubjectOp, SystemPermission};
 pub use roles::{ObjectGrant, Permissions, RoleDef};
@@ -76,6 +78,9 @@ pub enum AccessError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// Too many of something in a period (verification codes, say).
+    #[error("{0}")]
+    RateLimited(String),
     /// The action needs a fresh second factor.
     #[error("{0}")]
     MfaRequired(String),

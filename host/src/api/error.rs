@@ -74,6 +74,7 @@ impl From<AccessError> for AppError {
             AccessError::Invalid(V::Required { .. }) => AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", msg),
             AccessError::BadRequest(_) => AppError::new(StatusCode::BAD_REQUEST, "bad_request", msg),
             AccessError::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", msg),
+            AccessError::RateLimited(_) => AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg),
             AccessError::MfaRequired(_) => AppError::new(StatusCode::FORBIDDEN, "mfa_required", msg),
             AccessError::Integrity(_) => AppError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

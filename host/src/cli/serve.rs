@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// environment) whose `X-Forwarded-For` names the client; without one the header is ignored.
     #[arg(long = "trusted-proxy", env = "CAPCRM_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<String>,
+    /// Where mail from the outbox goes: `smtp://user:password@host:587?tls=required`,
+    /// `smtps://host:465`, or `dir:PATH` (one .eml file per message). Without it, messages wait.
+    #[arg(long, env = "CAPCRM_MAIL", hide_env_values = true)]
+    mail: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -82,6 +86,15 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
     let dispatcher = crate::plugin::dispatch::Dispatcher::new(app.plugins.clone(), app.db.clone(), std::time::Duration::from_millis(retry_ms));
     tokio::spawn(dispatcher.run());
     tokio::spawn(crate::alerts::run(app.db.clone(), app.gate.audit().clone()));
+    match a.mail.as_deref().map(crate::mail::Transport::parse) {
+        Some(Ok(t)) => {
+            let from = crate::mail::sender().map_err(|e| anyhow::anyhow!(e))?;
+            tracing::info!("mail goes to a {}", t.describe());
+            tokio::spawn(crate::mail::run(app.gate.clone(), t, from));
+        }
+        Some(Err(e)) => anyhow::bail!("--mail: {e}"),
+        None => tracing::warn!("no mail transport configured (--mail or CAPCRM_MAIL): messages wait in the outbox"),
+    }
     println!("capcrm listening on {scheme}://{addr} ({})", r.settings.location.describe());
     if let Some(b) = banner {
         println!("{b}");

@@ -58,6 +58,7 @@ impl DispatchBench {
                 granted: Default::default(),
                 limits: super::manifest::EffectiveLimits { memory_mb: 16, timeout_ms: 60_000, host_calls: u32::MAX, storage_bytes: None },
                 handed: vec!["bench".into()],
+                purpose: "benchmark".into(),
             },
         )
     }

@@ -42,6 +42,7 @@ pub struct PluginState {
     pub(crate) principal: Principal,
     pub(crate) invocation: Invocation,
     pub(crate) plugin: String,
+    pub(crate) purpose: String,
     pub(crate) granted: BTreeSet<String>,
     pub(crate) storage_quota: Option<u64>,
     /// Record ids handed to the plugin in this invocation (event, query results, creations).
@@ -76,6 +77,8 @@ pub(crate) struct Setup {
     pub limits: super::manifest::EffectiveLimits,
     /// Record ids the invocation starts with (an event's record).
     pub handed: Vec<String>,
+    /// The approved manifest's purpose, quoted in the host's verification messages.
+    pub purpose: String,
 }
 
 /// A fresh store for one invocation: its own WASI context (which grants nothing), resource table,
@@ -98,6 +101,7 @@ pub(crate) fn new_store(engine: &wasmtime::Engine, s: Setup) -> wasmtime::Store<
         principal: s.principal,
         invocation: s.invocation,
         plugin: s.plugin,
+        purpose: s.purpose,
         granted: s.granted,
         storage_quota: s.limits.storage_bytes,
         handed: s.handed.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
@@ -128,6 +132,7 @@ fn to_wit(e: AccessError) -> WitError {
         AccessError::Invalid(v) => WitError::InvalidInput(v.to_string()),
         AccessError::BadRequest(m) => WitError::InvalidInput(m),
         AccessError::Conflict(m) => WitError::Conflict(m),
+        AccessError::RateLimited(m) => WitError::QuotaExceeded(m),
         AccessError::MfaRequired(m) => WitError::AccessDenied(m),
         AccessError::Integrity(_) => WitError::Unavailable("stored data failed its integrity check".into()),
         AccessError::Internal(_) => WitError::Unavailable("the host could not complete the call".into()),
@@ -461,6 +466,40 @@ impl capcrm::plugin::notify::Host for PluginState {
         }
         self.log.push(format!("email         {}/{} {}", to.object, to.id, to.field));
         let r = self.gate.queue_email(&self.invocation, &self.plugin, &to.object, &to.id, &to.field, &subject, &body).await;
+        Ok(r.map_err(to_wit))
+    }
+}
+
+impl capcrm::plugin::verification::Host for PluginState {
+    async fn send_code(&mut self, email: String) -> wasmtime::Result<Result<String, WitError>> {
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        if !self.granted.contains("verify:email") {
+            return Ok(Err(self.deny("verify:email was not granted".into())));
+        }
+        if email.len() > 254 {
+            return Ok(Err(WitError::InvalidInput("an address is at most 254 bytes".into())));
+        }
+        let r = self.gate.open_challenge(&self.invocation, &self.plugin, &self.purpose, &email).await;
+        if let Ok(id) = &r {
+            self.log.push(format!("verify send   {id}"));
+        }
+        Ok(r.map_err(to_wit))
+    }
+
+    async fn check_code(&mut self, challenge: String, code: String) -> wasmtime::Result<Result<bool, WitError>> {
+        if let Err(e) = self.charge() {
+            return Ok(Err(e));
+        }
+        if !self.granted.contains("verify:email") {
+            return Ok(Err(self.deny("verify:email was not granted".into())));
+        }
+        if challenge.len() > 100 || code.len() > 20 {
+            return Ok(Err(WitError::InvalidInput("no such challenge or code".into())));
+        }
+        let r = self.gate.check_challenge(&self.invocation, &self.plugin, &challenge, &code).await;
+        self.log.push(format!("verify check  {challenge}"));
         Ok(r.map_err(to_wit))
     }
 }

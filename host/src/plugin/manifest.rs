@@ -3,7 +3,7 @@
 //! A capability is a short string, the unit of approval and of `--deny`:
 //! `read:contact.first_name`, `masked:contact.email`, `write:contact.tags`, `create:contact`,
 //! `delete:contact`, `event:record.created:contact`, `route:GET /hello`, `schedule:nightly`,
-//! `notify:email`, `storage`, `subject:find` (also `export`, `erase`, `hold`). Grants are
+//! `notify:email`, `verify:email`, `storage`, `subject:find` (also `export`, `erase`, `hold`). Grants are
 //! allow-lists: what is not named is not reachable.
 
 use crate::access::{FieldAccess, PluginGrant, SubjectOp};
@@ -183,6 +183,9 @@ pub struct Manifest {
     pub schedules: Vec<Schedule>,
     #[serde(default)]
     pub notifications: Vec<String>,
+    /// Proofs of control the host runs for the plugin: `email` (one-time codes, `verify:email`).
+    #[serde(default)]
+    pub verification: Vec<String>,
     #[serde(default)]
     pub storage: Option<StorageRequest>,
     /// Operations on data subjects: `find`, `export`, `erase`, `hold`.
@@ -290,6 +293,11 @@ impl Manifest {
                 return bad(format!("notification channel `{n}` is not supported (email is)"));
             }
         }
+        for v in &self.verification {
+            if v != "email" {
+                return bad(format!("verification `{v}` is not supported (email is)"));
+            }
+        }
         for op in &self.subjects {
             if SubjectOp::parse(op).is_none() {
                 let all: Vec<&str> = SubjectOp::ALL.iter().map(|o| o.name()).collect();
@@ -338,6 +346,7 @@ impl Manifest {
         caps.extend(self.routes.iter().map(|r| format!("route:{r}")));
         caps.extend(self.schedules.iter().map(|s| format!("schedule:{}", s.name)));
         caps.extend(self.notifications.iter().map(|n| format!("notify:{n}")));
+        caps.extend(self.verification.iter().map(|v| format!("verify:{v}")));
         if self.storage.is_some() {
             caps.insert("storage".into());
         }

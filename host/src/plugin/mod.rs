@@ -230,6 +230,7 @@ impl PluginRuntime {
                 granted: active.granted.clone(),
                 limits,
                 handed,
+                purpose: active.manifest.purpose.clone(),
             },
         );
         let outcome = async {

@@ -169,6 +169,15 @@ impl Regime {
             _ => None,
         }
     }
+
+    /// The lowercase name, as stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            Regime::Gdpr => "gdpr",
+            Regime::Ccpa => "ccpa",
+            Regime::Pipl => "pipl",
+        }
+    }
 }
 
 /// Settings of the clock.

@@ -1,131 +1,147 @@
 //! Data-subject requests (GDPR, CCPA, PIPL) as a capcrm plugin.
 //!
-//! This version takes requests in and starts their legal clock:
+//! Public routes (a company's web form, or any API client):
 //!
-//! - `POST /requests` (public, for a company's web form or an API client): `{"regime": "gdpr" |
-//!   "ccpa" | "pipl", "kind": "access" | "rectification" | "erasure" | "restriction" |
-//!   "opt_out_of_sale", "email": "...", "name": "...", "details": "..."}` (JSON, or a form post).
-//!   A filled-in `website` field (a honeypot people do not see) is answered like a success and
-//!   kept nowhere. Answers `202 {"id", "status": "received", "respond_by", "acknowledge_by"}`.
+//! - `POST /requests` `{"regime": "gdpr" | "ccpa" | "pipl", "kind": "access" | "rectification" |
+//!   "erasure" | "restriction" | "opt_out_of_sale", "email", "name"?, "details"?}` (JSON or a form
+//!   post). Starts the legal clock and has the host send a one-time code to the address given
+//!   (`verify:email`). A filled-in `website` field (a honeypot people do not see) is answered like
+//!   a success and kept nowhere. Answers `202 {"id", "status", "respond_by", "acknowledge_by"}`,
+//!   the same whether or not the address belongs to anyone in the CRM.
+//! - `POST /requests/verify` `{"id", "code"}`: the requester's code; `verified` on a match.
+//! - `POST /requests/resend` `{"id"}`: a new code (the host limits how many).
 //!
-//! - `GET /requests` (privacy officers: the route needs the `subject_export` permission, which the
-//!   host checks): the queue, oldest first, with each request's regime, kind, status, deadlines
-//!   and days left; requesters' details stay out of it.
+//! Privacy officers' routes (each `needs` a permission the host checks against the person):
 //!
-//! - `POST /requests/transition` (privacy officers) `{"id", "to", "note"?}`: moves a request along
-//!   received → verifying → verified → in_progress → completed → closed, or to rejected (from any
-//!   open status) and then closed; any other move is a 409. Every move is kept in the request's
-//!   history and noted in the audit trail (without the note's text).
-//! - `POST /requests/extend` (privacy officers) `{"id", "reason"}`: applies the regime's one
-//!   extension; the deadline in force becomes the extended one.
+//! - `GET /requests` (subject_export): the queue, most urgent first, without requesters' details.
+//! - `GET /requests/one?id=` (subject_export): one request with the requester's details.
+//! - `POST /requests/transition` `{"id", "to", "note"?}` (subject_export): received → verifying →
+//!   verified → in_progress → completed → closed, or rejected (from any open status) → closed.
+//!   `verified` comes only from the requester's code when a code was sent.
+//! - `POST /requests/extend` `{"id", "reason"}` (subject_export): the regime's one extension.
+//! - `POST /requests/export` `{"id"}` (subject_export): builds the access bundle ([`bundle`]) of
+//!   every record of the person and everything plugins keep about them.
+//! - `GET /requests/bundle?id=` (subject_export): downloads it (`application/zip`).
+//! - `POST /requests/hold` `{"id", "reason"}`, `POST /requests/release` `{"id", "hold"}`
+//!   (subject_hold): a legal hold or retention duty on the person, which blocks erasure.
+//! - `POST /requests/erase` `{"id", "reason"}` (subject_erase): erases the person by destroying
+//!   their key; a hold stops it and is recorded as the request's exception; success keeps the
+//!   host's receipt with the request.
+//! - `GET /reports?from=&to=` (subject_export): per regime, requests and deadlines met and missed.
 //!
-//! The request is kept in the plugin's storage held by the host, tagged with the person it is
-//! about when their email finds exactly one subject (`subject:find`, compared by blind index), so
-//! that their own access export and erasure include it. Deadlines come from [`clock`].
+//! A scheduled job, `reminders`, notes in the audit trail the days before each deadline
+//! ([`clock::ClockSettings::remind_days_before`]) and every day past it.
+//!
+//! Storage: `req/<id>` holds the request without personal data (statuses, deadlines, the subject
+//! id, receipt), so it outlives an erasure; `pd/<id>` holds what the requester typed and
+//! `bundle/<id>/<n>` the bundle, both tagged with the person so that their own export and erasure
+//! reach them. Closing a request removes both.
 
+pub mod bundle;
 pub mod clock;
+pub mod intake;
+pub mod report;
+pub mod request;
 
-use capcrm_plugin_sdk::serde_json::{Value, json};
-use capcrm_plugin_sdk::{Plugin, Request, Response, Result, audit_note, capcrm_plugin, now, storage, subjects};
-use clock::{ClockSettings, Date, Regime, deadlines};
+use capcrm_plugin_sdk::serde_json::{self, Value, json};
+use capcrm_plugin_sdk::{Error, Plugin, Request, Response, Result, audit_note, capcrm_plugin, now, storage, subjects, verification};
+use clock::{ClockSettings, Date, deadlines};
+use intake::{check, form_or_json, parse_intake, request_id};
+use request::{STATUSES, may_move, queue_entry};
 
-/// Kinds of request the plugin takes.
-pub const KINDS: &[&str] = &["access", "rectification", "erasure", "restriction", "opt_out_of_sale"];
-
-/// A request as the intake form sends it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Intake {
-    /// `gdpr`, `ccpa` or `pipl`.
-    pub regime: String,
-    /// One of [`KINDS`].
-    pub kind: String,
-    /// The requester's email, where the verification code will go.
-    pub email: String,
-    /// The requester's name, as they give it.
-    pub name: String,
-    /// What they ask for, in their words.
-    pub details: String,
-    /// The honeypot: hidden from people, filled in by bots.
-    pub website: String,
-}
-
-/// Why an intake is refused (the message goes back to the requester).
-pub fn check(i: &Intake) -> std::result::Result<Regime, String> {
-    let regime = Regime::parse(&i.regime).ok_or("`regime` must be gdpr, ccpa or pipl")?;
-    if !KINDS.contains(&i.kind.as_str()) {
-        return Err(format!("`kind` must be one of {}", KINDS.join(", ")));
-    }
-    let e = i.email.trim();
-    let ok_email = e.len() <= 254 && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !e.contains(char::is_whitespace));
-    if !ok_email {
-        return Err("`email` must be an email address".into());
-    }
-    if i.name.chars().count() > 200 || i.details.chars().count() > 5000 {
-        return Err("`name` is at most 200 characters, `details` at most 5000".into());
-    }
-    Ok(regime)
-}
-
-/// Parses a JSON body or an `application/x-www-form-urlencoded` one.
-pub fn parse_intake(content_type: &str, body: &[u8]) -> std::result::Result<Intake, String> {
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        let text = std::str::from_utf8(body).map_err(|_| "the form is not UTF-8".to_string())?;
-        let mut map = capcrm_plugin_sdk::serde_json::Map::new();
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(url_decode(k), Value::String(url_decode(v)));
-        }
-        return capcrm_plugin_sdk::serde_json::from_value(Value::Object(map)).map_err(|e| format!("the form does not fit: {e}"));
-    }
-    capcrm_plugin_sdk::serde_json::from_slice(body).map_err(|e| format!("the body does not fit: {e}"))
-}
-
-fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 2;
-            }
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A short, stable id for a request: its receipt time and a hash of the requester.
-fn request_id(received_micros: u64, email: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in email.to_lowercase().bytes().chain(received_micros.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("dsr-{received_micros}-{:08x}", h as u32)
-}
+/// Bundle bytes per storage value (the host takes at most 1 MiB per value).
+const CHUNK: usize = 900 * 1024;
+/// The largest bundle: what one plugin response may carry, with room for headers.
+const MAX_BUNDLE: usize = 7 << 20;
 
 struct Dsr;
 
-/// Statuses a request moves through.
-pub const STATUSES: &[&str] = &["received", "verifying", "verified", "in_progress", "completed", "rejected", "closed"];
+fn bad(status: u16, m: impl Into<String>) -> Result<Response> {
+    Ok(Response::json(status, &json!({ "error": m.into() })))
+}
 
-/// Whether a request may move from `from` to `to`.
-pub fn may_move(from: &str, to: &str) -> bool {
-    matches!(
-        (from, to),
-        ("received", "verifying")
-            | ("verifying", "verified")
-            | ("verified", "in_progress")
-            | ("in_progress", "completed")
-            | ("completed", "closed")
-            | ("rejected", "closed")
-    ) || (to == "rejected" && !matches!(from, "completed" | "rejected" | "closed"))
+fn content_type(r: &Request) -> String {
+    r.header("content-type").unwrap_or("application/json").to_ascii_lowercase()
+}
+
+/// Loads a request for a change.
+fn load(id: &str) -> Result<Option<(String, Value)>> {
+    if !id.starts_with("dsr-") || id.len() > 80 {
+        return Ok(None);
+    }
+    let key = format!("req/{id}");
+    Ok(storage::get_json::<Value>(&key)?.map(|v| (key, v)))
+}
+
+/// Requests carry no personal data, so they are kept untagged and outlive an erasure.
+fn save(key: &str, v: &Value) -> Result<()> {
+    storage::put_json(key, v, None)
+}
+
+fn today() -> Date {
+    Date::from_micros(now(), 0)
+}
+
+/// Moves a request to `to`, keeping the move in its history.
+fn set_status(v: &mut Value, to: &str, note: &str) {
+    let at = now();
+    v["status"] = json!(to);
+    if matches!(to, "completed" | "rejected") {
+        v["finished_on"] = json!(Date::from_micros(at, 0).to_string());
+        v["outcome"] = json!(to);
+    }
+    if let Some(h) = v["history"].as_array_mut() {
+        h.push(json!({"status": to, "at": at, "note": note}));
+    }
+}
+
+fn push(v: &mut Value, list: &str, entry: Value) {
+    if !v[list].is_array() {
+        v[list] = json!([]);
+    }
+    v[list].as_array_mut().expect("just made an array").push(entry);
+}
+
+/// The requester's details, while they are kept.
+fn details(id: &str) -> Result<Option<Value>> {
+    storage::get_json::<Value>(&format!("pd/{id}"))
+}
+
+/// Hands this invocation the request's person again: the host honours a subject id only once it
+/// was found in the same invocation, so a stored id alone reaches nobody.
+fn hand_subject(id: &str, stored: &Value) -> Result<Option<String>> {
+    let Some(pd) = details(id)? else { return Ok(None) };
+    let Some(email) = pd["email"].as_str() else { return Ok(None) };
+    let found = subjects::find_by_email(email)?;
+    let want = stored["subject"].as_str();
+    Ok(found.iter().find(|m| Some(m.subject.as_str()) == want).or(if found.len() == 1 { found.first() } else { None }).map(|m| m.subject.clone()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Code {
+    id: String,
+    code: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithReason {
+    id: String,
+    reason: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Release {
+    id: String,
+    hold: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -137,32 +153,122 @@ struct Transition {
     note: String,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Extension {
-    id: String,
-    reason: String,
+fn body<T: serde::de::DeserializeOwned>(r: &Request, shape: &str) -> std::result::Result<T, Result<Response>> {
+    form_or_json(&content_type(r), &r.body).map_err(|e| bad(400, format!("send {shape}: {e}")))
 }
 
-fn bad(status: u16, m: impl Into<String>) -> Result<Response> {
-    Ok(Response::json(status, &json!({ "error": m.into() })))
+fn reason_ok(reason: &str) -> bool {
+    !reason.trim().is_empty() && reason.chars().count() <= 500
 }
 
-/// Loads a request for a change; keeps it tagged with its person when written back.
-fn load(id: &str) -> Result<Option<(String, Value)>> {
-    if !id.starts_with("dsr-") || id.len() > 80 {
-        return Ok(None);
+fn take_in(request: &Request) -> Result<Response> {
+    let intake = match parse_intake(&content_type(request), &request.body) {
+        Ok(i) => i,
+        Err(m) => return bad(400, m),
+    };
+    let regime = match check(&intake) {
+        Ok(r) => r,
+        Err(m) => return bad(400, m),
+    };
+    let received_micros = now();
+    let id = request_id(received_micros, &intake.email);
+    let received = Date::from_micros(received_micros, 0);
+    let dl = deadlines(regime, received, &ClockSettings::default());
+    let answer = |status: &str| {
+        json!({
+            "id": id,
+            "status": status,
+            "respond_by": dl.respond_by.to_string(),
+            "acknowledge_by": dl.acknowledge_by.map(|d| d.to_string()),
+        })
+    };
+    if !intake.website.is_empty() {
+        // A bot: it learns nothing from the answer, and nothing is kept.
+        return Ok(Response::json(202, &answer("verifying")));
     }
-    let key = format!("req/{id}");
-    Ok(storage::get_json::<Value>(&key)?.map(|v| (key, v)))
+    let email = intake.email.trim().to_string();
+    let challenge = match verification::send_code(&email) {
+        Ok(c) => Some(c),
+        Err(Error::QuotaExceeded(_)) => return bad(429, "too many codes were sent to this address; try again in an hour"),
+        // Not granted: an officer verifies the requester another way.
+        Err(Error::AccessDenied(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let found = subjects::find_by_email(&email)?;
+    let subject = (found.len() == 1).then(|| found[0].subject.clone());
+    let mut stored = json!({
+        "id": id,
+        "regime": regime.name(),
+        "kind": intake.kind,
+        "status": "received",
+        "received": received.to_string(),
+        "received_micros": received_micros,
+        "deadlines": dl,
+        "extended": false,
+        "subject": subject,
+        "challenge": challenge,
+        "history": [{"status": "received", "at": received_micros}],
+        "exceptions": [],
+    });
+    if challenge.is_some() {
+        set_status(&mut stored, "verifying", "code sent");
+    }
+    storage::put_json(&format!("pd/{id}"), &json!({"email": email, "name": intake.name, "details": intake.details}), subject.as_deref())?;
+    save(&format!("req/{id}"), &stored)?;
+    audit_note("dsr.received", &format!("{id}: {} {} request, respond by {}", regime.name(), intake.kind, dl.respond_by))?;
+    Ok(Response::json(202, &answer(stored["status"].as_str().unwrap_or("received"))))
 }
 
-fn save(key: &str, v: &Value) -> Result<()> {
-    storage::put_json(key, v, v["subject"].as_str())
+fn verify(request: &Request) -> Result<Response> {
+    let c: Code = match body(request, "{\"id\", \"code\"}") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some((key, mut v)) = load(&c.id)? else { return bad(404, "no such request") };
+    if v["status"] != "verifying" {
+        return bad(409, "this request is not waiting for a code");
+    }
+    let Some(challenge) = v["challenge"].as_str().map(str::to_string) else { return bad(409, "no code was sent for this request") };
+    match verification::check_code(&challenge, &c.code) {
+        Ok(true) => {
+            set_status(&mut v, "verified", "code matched");
+            save(&key, &v)?;
+            audit_note("dsr.verified", &format!("{}: the requester's code matched", c.id))?;
+            Ok(Response::json(200, &json!({"id": c.id, "status": "verified"})))
+        }
+        // An ordinary answer, so the host keeps the count of wrong codes.
+        Ok(false) => bad(400, "the code does not match"),
+        Err(Error::Conflict(m)) => bad(409, m),
+        Err(e) => Err(e),
+    }
+}
+
+fn resend(request: &Request) -> Result<Response> {
+    let r: IdOnly = match body(request, "{\"id\"}") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some((key, mut v)) = load(&r.id)? else { return bad(404, "no such request") };
+    if v["status"] != "verifying" {
+        return bad(409, "this request is not waiting for a code");
+    }
+    let Some(email) = details(&r.id)?.and_then(|d| d["email"].as_str().map(str::to_string)) else { return bad(409, "the requester's details are gone") };
+    match verification::send_code(&email) {
+        Ok(c) => {
+            v["challenge"] = json!(c);
+            save(&key, &v)?;
+            Ok(Response::json(202, &json!({"id": r.id, "status": "verifying"})))
+        }
+        Err(Error::QuotaExceeded(_)) => bad(429, "too many codes were sent to this address; try again in an hour"),
+        Err(e) => Err(e),
+    }
 }
 
 fn transition(request: &Request) -> Result<Response> {
-    let Ok(t) = request.json::<Transition>() else { return bad(400, "send {\"id\", \"to\", \"note\"}") };
+    let t: Transition = match body(request, "{\"id\", \"to\", \"note\"}") {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     if !STATUSES.contains(&t.to.as_str()) || t.note.chars().count() > 1000 {
         return bad(400, format!("`to` must be one of {}; a note is at most 1000 characters", STATUSES.join(", ")));
     }
@@ -171,175 +277,313 @@ fn transition(request: &Request) -> Result<Response> {
     if !may_move(&from, &t.to) {
         return bad(409, format!("a request that is {from} cannot become {}", t.to));
     }
-    let at = now();
-    v["status"] = json!(t.to);
-    if let Some(h) = v["history"].as_array_mut() {
-        h.push(json!({"status": t.to, "at": at, "note": t.note}));
+    if t.to == "verified" && v["challenge"].is_string() {
+        return bad(409, "a request becomes verified when the requester enters the code sent to them");
+    }
+    set_status(&mut v, &t.to, &t.note);
+    if t.to == "closed" {
+        forget_requester(&t.id, &mut v)?;
     }
     save(&key, &v)?;
     audit_note("dsr.status", &format!("{}: {from} -> {}", t.id, t.to))?;
-    Ok(Response::json(200, &queue_entry(&v, Date::from_micros(at, 0))))
+    Ok(Response::json(200, &queue_entry(&v, today())))
+}
+
+/// Data minimisation at closing: the requester's details and the bundle go.
+fn forget_requester(id: &str, v: &mut Value) -> Result<()> {
+    storage::delete(&format!("pd/{id}"))?;
+    for k in storage::all_keys(&format!("bundle/{id}/"), 1000)? {
+        storage::delete(&k)?;
+    }
+    if v["bundle"].is_object() {
+        v["bundle"]["removed"] = json!(true);
+    }
+    Ok(())
 }
 
 fn extend(request: &Request) -> Result<Response> {
-    let Ok(e) = request.json::<Extension>() else { return bad(400, "send {\"id\", \"reason\"}") };
-    if e.reason.trim().is_empty() || e.reason.chars().count() > 500 {
+    let e: WithReason = match body(request, "{\"id\", \"reason\"}") {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    if !reason_ok(&e.reason) {
         return bad(400, "an extension needs a reason of at most 500 characters");
     }
     let Some((key, mut v)) = load(&e.id)? else { return bad(404, "no such request") };
     if v["extended"].as_bool() == Some(true) {
         return bad(409, "the request was already extended; the law allows one extension");
     }
-    if matches!(v["status"].as_str(), Some("completed" | "rejected" | "closed")) {
+    if report::finished(v["status"].as_str().unwrap_or("")) {
         return bad(409, "a finished request is not extended");
     }
     let at = now();
     v["extended"] = json!(true);
-    if let Some(h) = v["history"].as_array_mut() {
-        h.push(json!({"extended": true, "at": at, "reason": e.reason}));
-    }
+    push(&mut v, "history", json!({"extended": true, "at": at, "reason": e.reason}));
     save(&key, &v)?;
     let entry = queue_entry(&v, Date::from_micros(at, 0));
     audit_note("dsr.extend", &format!("{}: respond by {}", e.id, entry["respond_by"].as_str().unwrap_or("?")))?;
     Ok(Response::json(200, &entry))
 }
 
-/// One line of the queue: no requester details.
-pub fn queue_entry(stored: &Value, today: Date) -> Value {
-    let deadline = |k: &str| stored["deadlines"][k].as_object().and_then(|o| Some(Date::new(o.get("year")?.as_i64()? as i32, o.get("month")?.as_u64()? as u8, o.get("day")?.as_u64()? as u8)?));
-    let extended = stored["extended"].as_bool().unwrap_or(false);
-    let due = deadline(if extended { "extended_by" } else { "respond_by" });
-    json!({
-        "id": stored["id"],
-        "regime": stored["regime"],
-        "kind": stored["kind"],
-        "status": stored["status"],
-        "received": stored["received"],
-        "acknowledge_by": deadline("acknowledge_by").map(|d| d.to_string()),
-        "respond_by": due.map(|d| d.to_string()),
-        "extended": extended,
-        "days_left": due.map(|d| today.days_until(d)),
-        "overdue": due.is_some_and(|d| today.days_until(d) < 0),
-    })
+fn all_requests() -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for key in storage::all_keys("req/", 10_000)? {
+        if let Some(v) = storage::get_json::<Value>(&key)? {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 fn queue() -> Result<Response> {
-    let today = Date::from_micros(now(), 0);
-    let mut entries = Vec::new();
-    for key in storage::all_keys("req/", 10_000)? {
-        if let Some(v) = storage::get_json::<Value>(&key)? {
-            entries.push(queue_entry(&v, today));
-        }
-    }
+    let today = today();
+    let mut entries: Vec<Value> = all_requests()?.iter().map(|v| queue_entry(v, today)).collect();
     entries.sort_by(|a, b| a["respond_by"].as_str().cmp(&b["respond_by"].as_str()));
     Ok(Response::json(200, &json!({ "requests": entries })))
 }
 
+fn one(request: &Request) -> Result<Response> {
+    let id = request.query_param("id").unwrap_or_default();
+    let Some((_, v)) = load(&id)? else { return bad(404, "no such request") };
+    let mut out = queue_entry(&v, today());
+    for k in ["history", "exceptions", "receipt", "bundle", "reminders", "holds_placed"] {
+        out[k] = v[k].clone();
+    }
+    out["requester"] = details(&id)?.unwrap_or(Value::Null);
+    Ok(Response::json(200, &out))
+}
+
+/// Kinds of request each step serves, and the statuses it may start from.
+fn ready_for(v: &Value, kind: &str) -> std::result::Result<(), String> {
+    if v["kind"] != kind {
+        return Err(format!("this is a{} {} request", if v["kind"].as_str().is_some_and(|k| k.starts_with(['a', 'e', 'o'])) { "n" } else { "" }, v["kind"].as_str().unwrap_or("?")));
+    }
+    match v["status"].as_str() {
+        Some("verified" | "in_progress") => Ok(()),
+        Some("received" | "verifying") => Err("the requester is not verified yet".into()),
+        Some(s) => Err(format!("the request is {s}")),
+        None => Err("the request has no status".into()),
+    }
+}
+
+fn export(request: &Request) -> Result<Response> {
+    let r: IdOnly = match body(request, "{\"id\"}") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some((key, mut v)) = load(&r.id)? else { return bad(404, "no such request") };
+    if let Err(m) = ready_for(&v, "access") {
+        return bad(409, m);
+    }
+    let Some(subject) = hand_subject(&r.id, &v)? else {
+        return bad(409, "the requester's address matches nobody in the CRM: answer that no data about them is held");
+    };
+    let records: Vec<bundle::ExportedRecord> = subjects::export_records(&subject)?
+        .into_iter()
+        .map(|rec| bundle::ExportedRecord {
+            object: rec.object,
+            id: rec.id,
+            fields: rec.fields.into_iter().map(|f| (f.name, serde_json::from_str(&f.value).unwrap_or(Value::String(f.value)))).collect(),
+        })
+        .collect();
+    let stored: Vec<bundle::ExportedValue> = subjects::export_stored(&subject)?
+        .into_iter()
+        // Earlier bundles are copies of the same data, not data of their own.
+        .filter(|s| !(s.plugin == "dsr" && s.key.starts_with("bundle/")))
+        .map(|s| bundle::ExportedValue { plugin: s.plugin, key: s.key, value: s.value })
+        .collect();
+    let info = bundle::BundleInfo { request: r.id.clone(), regime: v["regime"].as_str().unwrap_or("").into(), subject: subject.clone(), generated_at: today().to_string() };
+    let built = match bundle::build(&info, &records, &stored) {
+        Ok(b) => b,
+        Err(m) => return bad(500, format!("the bundle could not be written: {m}")),
+    };
+    if built.zip.len() > MAX_BUNDLE {
+        return bad(413, format!("the bundle is {} bytes, more than the {MAX_BUNDLE} one download may carry", built.zip.len()));
+    }
+    for k in storage::all_keys(&format!("bundle/{}/", r.id), 1000)? {
+        storage::delete(&k)?;
+    }
+    let chunks: Vec<&[u8]> = built.zip.chunks(CHUNK).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        storage::put(&format!("bundle/{}/{i:04}", r.id), c, Some(&subject))?;
+    }
+    v["bundle"] = json!({"generated_at": now(), "bytes": built.zip.len(), "sha256": built.sha256, "chunks": chunks.len(), "files": built.files, "records": records.len(), "plugin_values": stored.len()});
+    if v["status"] == "verified" {
+        set_status(&mut v, "in_progress", "access bundle prepared");
+    }
+    save(&key, &v)?;
+    audit_note("dsr.bundle", &format!("{}: {} records and {} plugin values", r.id, records.len(), stored.len()))?;
+    Ok(Response::json(200, &json!({"id": r.id, "status": v["status"], "bundle": v["bundle"]})))
+}
+
+fn download(request: &Request) -> Result<Response> {
+    let id = request.query_param("id").unwrap_or_default();
+    let Some((_, v)) = load(&id)? else { return bad(404, "no such request") };
+    if !v["bundle"].is_object() || v["bundle"]["removed"] == true {
+        return bad(404, "no bundle has been prepared for this request");
+    }
+    let mut zip = Vec::new();
+    for k in storage::all_keys(&format!("bundle/{id}/"), 1000)? {
+        zip.extend(storage::get(&k)?.unwrap_or_default());
+    }
+    use sha2::Digest as _;
+    let sha: String = sha2::Sha256::digest(&zip).iter().map(|b| format!("{b:02x}")).collect();
+    if zip.is_empty() || Some(sha.as_str()) != v["bundle"]["sha256"].as_str() {
+        return bad(410, "the bundle is gone (the person was erased, or the request closed); prepare it again");
+    }
+    audit_note("dsr.bundle_downloaded", &format!("{id}: {} bytes", zip.len()))?;
+    Ok(Response::new(200)
+        .with_header("content-type", "application/zip")
+        .with_header("content-disposition", &format!("attachment; filename=\"{id}.zip\""))
+        .with_body(zip))
+}
+
+fn hold(request: &Request) -> Result<Response> {
+    let h: WithReason = match body(request, "{\"id\", \"reason\"}") {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    if !reason_ok(&h.reason) {
+        return bad(400, "a hold needs a reason of at most 500 characters");
+    }
+    let Some((key, mut v)) = load(&h.id)? else { return bad(404, "no such request") };
+    let Some(subject) = hand_subject(&h.id, &v)? else { return bad(409, "the request's person is not known (or was erased)") };
+    let hold = subjects::place_hold(&subject, &h.reason)?;
+    push(&mut v, "holds_placed", json!({"hold": hold, "at": now(), "reason": h.reason}));
+    save(&key, &v)?;
+    audit_note("dsr.hold", &format!("{}: hold {hold} placed", h.id))?;
+    Ok(Response::json(200, &json!({"id": h.id, "hold": hold})))
+}
+
+fn release(request: &Request) -> Result<Response> {
+    let r: Release = match body(request, "{\"id\", \"hold\"}") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some((key, mut v)) = load(&r.id)? else { return bad(404, "no such request") };
+    let Some(subject) = hand_subject(&r.id, &v)? else { return bad(409, "the request's person is not known (or was erased)") };
+    match subjects::release_hold(&subject, &r.hold) {
+        Ok(()) => {}
+        Err(Error::NotFound) => return bad(404, "no such hold on this person"),
+        Err(e) => return Err(e),
+    }
+    push(&mut v, "history", json!({"released_hold": r.hold, "at": now()}));
+    save(&key, &v)?;
+    audit_note("dsr.release", &format!("{}: hold {} released", r.id, r.hold))?;
+    Ok(Response::json(200, &json!({"id": r.id, "released": r.hold})))
+}
+
+/// Records why an erasure did not happen, and answers 409 with the exceptions.
+fn blocked(key: &str, v: &mut Value, id: &str, exceptions: Vec<Value>) -> Result<Response> {
+    let entry = json!({"at": now(), "step": "erasure", "blocked_by": exceptions});
+    push(v, "exceptions", entry.clone());
+    save(key, v)?;
+    audit_note("dsr.erasure_blocked", &format!("{id}: {} hold(s) in place", entry["blocked_by"].as_array().map_or(0, Vec::len)))?;
+    Ok(Response::json(409, &json!({"error": "erasure is blocked by a hold on this person", "exceptions": entry["blocked_by"]})))
+}
+
+fn erase(request: &Request) -> Result<Response> {
+    let e: WithReason = match body(request, "{\"id\", \"reason\"}") {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    if !reason_ok(&e.reason) {
+        return bad(400, "an erasure needs a reason of at most 500 characters");
+    }
+    let Some((key, mut v)) = load(&e.id)? else { return bad(404, "no such request") };
+    if let Err(m) = ready_for(&v, "erasure") {
+        return bad(409, m);
+    }
+    let Some(subject) = hand_subject(&e.id, &v)? else {
+        return bad(409, "the requester's address matches nobody in the CRM: there is nothing to erase");
+    };
+    let holds = subjects::holds(&subject)?;
+    if !holds.is_empty() {
+        let ex = holds.into_iter().map(|h| json!({"hold": h.id, "reason": h.reason, "placed_at": h.placed_at})).collect();
+        return blocked(&key, &mut v, &e.id, ex);
+    }
+    let receipt = match subjects::erase(&subject, &e.reason) {
+        Ok(r) => r,
+        // A hold placed a moment ago.
+        Err(Error::Conflict(m)) => return blocked(&key, &mut v, &e.id, vec![json!({"reason": m})]),
+        Err(err) => return Err(err),
+    };
+    v["receipt"] = json!({
+        "id": receipt.id, "subject": receipt.subject, "erased_at": receipt.erased_at, "records": receipt.records,
+        "stored_values": receipt.stored_values, "index_entries": receipt.index_entries,
+    });
+    // The requester's details went with the person; the bundle, if any, too.
+    if v["bundle"].is_object() {
+        v["bundle"]["removed"] = json!(true);
+    }
+    set_status(&mut v, "completed", "erased");
+    save(&key, &v)?;
+    audit_note("dsr.erased", &format!("{}: receipt {}, {} records", e.id, receipt.id, receipt.records))?;
+    Ok(Response::json(200, &json!({"id": e.id, "status": "completed", "receipt": v["receipt"]})))
+}
+
+fn reports(request: &Request) -> Result<Response> {
+    let date = |name: &str| request.query_param(name).filter(|s| !s.is_empty()).map(|s| Date::parse(&s).ok_or(name.to_string()));
+    let (from, to) = match (date("from").transpose(), date("to").transpose()) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(n), _) | (_, Err(n)) => return bad(400, format!("`{n}` must be a date, YYYY-MM-DD")),
+    };
+    Ok(Response::json(200, &report::report(&all_requests()?, today(), from, to)))
+}
+
+/// The daily reminders: each configured number of days before the deadline, then every day past.
+fn reminders() -> Result<()> {
+    let today = today();
+    let settings = ClockSettings::default();
+    for key in storage::all_keys("req/", 10_000)? {
+        let Some(mut v) = storage::get_json::<Value>(&key)? else { continue };
+        if report::finished(v["status"].as_str().unwrap_or("")) {
+            continue;
+        }
+        let Some(due) = report::due(&v) else { continue };
+        let Some(left) = clock::reminder_due(due, today, &settings) else { continue };
+        let mark = if left < 0 { format!("overdue {today}") } else { format!("{left} days before") };
+        if v["reminders"].as_array().is_some_and(|r| r.iter().any(|m| m == &json!(mark))) {
+            continue;
+        }
+        push(&mut v, "reminders", json!(mark));
+        save(&key, &v)?;
+        let id = v["id"].as_str().unwrap_or("?").to_string();
+        let what = if left < 0 { format!("{} days overdue", -left) } else { format!("{left} days left") };
+        audit_note("dsr.reminder", &format!("{id}: {what}, due {due}"))?;
+    }
+    Ok(())
+}
+
 impl Plugin for Dsr {
     fn on_http(request: Request) -> Result<Response> {
-        if request.is("GET", "/requests") {
-            return queue();
+        let routes: [(&str, &str, fn(&Request) -> Result<Response>); 13] = [
+            ("POST", "/requests", take_in),
+            ("POST", "/requests/verify", verify),
+            ("POST", "/requests/resend", resend),
+            ("GET", "/requests", |_| queue()),
+            ("GET", "/requests/one", one),
+            ("POST", "/requests/transition", transition),
+            ("POST", "/requests/extend", extend),
+            ("POST", "/requests/export", export),
+            ("GET", "/requests/bundle", download),
+            ("POST", "/requests/hold", hold),
+            ("POST", "/requests/release", release),
+            ("POST", "/requests/erase", erase),
+            ("GET", "/reports", reports),
+        ];
+        match routes.iter().find(|(m, p, _)| request.is(m, p)) {
+            Some((_, _, handler)) => handler(&request),
+            None => Ok(Response::not_found()),
         }
-        if request.is("POST", "/requests/transition") {
-            return transition(&request);
+    }
+
+    fn run_job(name: &str) -> Result<()> {
+        match name {
+            "reminders" => reminders(),
+            _ => Err(Error::InvalidInput("no such job".into())),
         }
-        if request.is("POST", "/requests/extend") {
-            return extend(&request);
-        }
-        if !request.is("POST", "/requests") {
-            return Ok(Response::not_found());
-        }
-        let ctype = request.header("content-type").unwrap_or("application/json").to_ascii_lowercase();
-        let intake = match parse_intake(&ctype, &request.body) {
-            Ok(i) => i,
-            Err(m) => return Ok(Response::json(400, &json!({ "error": m }))),
-        };
-        let regime = match check(&intake) {
-            Ok(r) => r,
-            Err(m) => return Ok(Response::json(400, &json!({ "error": m }))),
-        };
-        let received_micros = now();
-        let id = request_id(received_micros, &intake.email);
-        let received = Date::from_micros(received_micros, 0);
-        let dl = deadlines(regime, received, &ClockSettings::default());
-        let answer = json!({
-            "id": id,
-            "status": "received",
-            "respond_by": dl.respond_by.to_string(),
-            "acknowledge_by": dl.acknowledge_by.map(|d| d.to_string()),
-        });
-        if !intake.website.is_empty() {
-            // A bot: it learns nothing from the answer, and nothing is kept.
-            return Ok(Response::json(202, &answer));
-        }
-        let found = subjects::find_by_email(intake.email.trim())?;
-        let subject = (found.len() == 1).then(|| found[0].subject.clone());
-        let stored = json!({
-            "id": id,
-            "regime": intake.regime.to_ascii_lowercase(),
-            "kind": intake.kind,
-            "status": "received",
-            "received": received.to_string(),
-            "received_micros": received_micros,
-            "deadlines": dl,
-            "email": intake.email.trim(),
-            "name": intake.name,
-            "details": intake.details,
-            "subject": subject,
-            "history": [{"status": "received", "at": received_micros}],
-        });
-        storage::put_json(&format!("req/{id}"), &stored, subject.as_deref())?;
-        audit_note("dsr.received", &format!("{id}: {} {} request, respond by {}", intake.regime.to_ascii_lowercase(), intake.kind, dl.respond_by))?;
-        Ok(Response::json(202, &answer))
     }
 }
 
 capcrm_plugin!(Dsr);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intake_is_checked_and_forms_parse() {
-        let good = Intake { regime: "GDPR".into(), kind: "erasure".into(), email: "ada@example.com".into(), ..Default::default() };
-        assert_eq!(check(&good), Ok(Regime::Gdpr));
-        assert!(check(&Intake { regime: "lgpd".into(), ..good.clone() }).is_err());
-        assert!(check(&Intake { kind: "delete_everything".into(), ..good.clone() }).is_err());
-        assert!(check(&Intake { email: "not an email".into(), ..good.clone() }).is_err());
-        assert!(check(&Intake { email: "a@b".into(), ..good.clone() }).is_err());
-        let form = parse_intake("application/x-www-form-urlencoded", b"regime=pipl&kind=access&email=li%40example.cn&name=Li+Na&website=").unwrap();
-        assert_eq!((form.regime.as_str(), form.email.as_str(), form.name.as_str()), ("pipl", "li@example.cn", "Li Na"));
-        assert!(parse_intake("application/json", br#"{"regime":"gdpr","surprise":1}"#).is_err(), "unknown fields are refused");
-        assert_eq!(url_decode("100%25+sure%"), "100% sure%");
-        assert_ne!(request_id(1, "a@b.example"), request_id(2, "a@b.example"));
-        assert_eq!(request_id(1, "A@b.example"), request_id(1, "a@b.example"));
-    }
-
-    #[test]
-    fn statuses_move_only_forward_or_to_rejected() {
-        assert!(may_move("received", "verifying") && may_move("verifying", "verified") && may_move("in_progress", "completed"));
-        assert!(!may_move("received", "completed"), "no skipping verification");
-        assert!(!may_move("closed", "received") && !may_move("completed", "in_progress"));
-        assert!(may_move("verifying", "rejected") && may_move("rejected", "closed"));
-        assert!(!may_move("completed", "rejected") && !may_move("closed", "rejected"));
-    }
-
-    #[test]
-    fn queue_entries_count_days_and_leave_the_requester_out() {
-        let received = Date::parse("2026-12-02").unwrap();
-        let dl = deadlines(Regime::Pipl, received, &ClockSettings::default());
-        let stored = json!({"id": "dsr-1", "regime": "pipl", "kind": "access", "status": "received", "received": "2026-12-02",
-                            "deadlines": dl, "email": "li@example.cn", "name": "Li Na"});
-        let e = queue_entry(&stored, Date::parse("2026-12-20").unwrap());
-        assert_eq!(e["respond_by"], "2026-12-23");
-        assert_eq!(e["days_left"], 3);
-        assert_eq!(e["overdue"], false);
-        assert!(!e.to_string().contains("li@example.cn") && !e.to_string().contains("Li Na"));
-        let late = queue_entry(&stored, Date::parse("2026-12-28").unwrap());
-        assert_eq!((late["days_left"].as_i64(), late["overdue"].as_bool()), (Some(-5), Some(true)));
-        let mut ext = stored.clone();
-        ext["extended"] = json!(true);
-        assert_eq!(queue_entry(&ext, Date::parse("2026-12-20").unwrap())["respond_by"], "2027-01-13");
-    }
-}

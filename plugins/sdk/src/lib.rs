@@ -1,6 +1,6 @@
 //! Write capcrm plugins in Rust.
 //!
-//! A capcrm plugin is a WebAssembly component built against the `capcrm:plugin@0.1.0` contract
+//! A capcrm plugin is a WebAssembly component built against the `capcrm:plugin@0.1.1` contract
 //! (`wit/plugin.wit`). This crate wraps the generated bindings so that the common things take one
 //! line, and exports a plugin from one trait impl and one macro:
 //!
@@ -86,6 +86,7 @@ mod plugin;
 mod records;
 pub mod storage;
 pub mod subjects;
+pub mod verification;
 
 /// The raw bindings generated from `wit/plugin.wit`. Prefer the wrappers at the crate root; these
 /// are public because [`capcrm_plugin!`] expands to code that names them.

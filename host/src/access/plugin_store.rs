@@ -16,7 +16,8 @@ async fn open_tx(inv: &Invocation) -> Result<tokio::sync::MutexGuard<'_, Option<
     Ok(g)
 }
 
-fn key_owner(plugin: &str) -> String {
+/// The owner name of a plugin's own data key.
+pub(super) fn key_owner(plugin: &str) -> String {
     format!("plugin:{plugin}")
 }
 

@@ -7,6 +7,7 @@
 //! plugin can do with it: 30 challenges per plugin and 3 per address (compared by blind index) in
 //! any hour, five wrong codes per challenge, 30 minutes to answer.
 
+use super::plugin_store::key_owner;
 use super::{AccessError, Gate, Invocation, Result};
 use crate::crypto::keystore::WrappedKey;
 use crate::store::now_micros;
@@ -24,10 +25,6 @@ pub const PER_ADDRESS_PER_HOUR: i64 = 3;
 const HOUR_MICROS: i64 = 3_600 * 1_000_000;
 
 const TABLE: &str = "verification_challenges";
-
-fn key_owner(plugin: &str) -> String {
-    format!("plugin:{plugin}")
-}
 
 /// A six-digit code from the operating system's generator, without modulo bias.
 fn draw_code() -> String {
@@ -57,12 +54,8 @@ pub fn message(purpose: &str, challenge: &str, code: &str) -> (String, String) {
     (subject, body)
 }
 
-/// Whether `email` looks like an address a message can go to (the same rule as an email field).
 fn valid_address(email: &str) -> bool {
-    let e = email.trim();
-    e.len() <= 254
-        && !e.contains(char::is_whitespace)
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.contains('@') && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+    email.trim().len() <= 254 && crate::model::validate::is_email(email.trim())
 }
 
 impl Gate {

@@ -166,7 +166,8 @@ pub fn validate_value(def: &FieldDef, value: &Value) -> Result<Value, Validation
     }
 }
 
-fn is_email(s: &str) -> bool {
+/// The rule an email field's value must meet.
+pub fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.rsplit_once('@') else { return false };
     !local.is_empty()
         && local.len() <= 64

@@ -8,11 +8,15 @@ use crate::clock::Date;
 use capcrm_plugin_sdk::serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The deadline in force of a stored request.
-pub fn due(stored: &Value) -> Option<Date> {
-    let key = if stored["extended"].as_bool() == Some(true) { "extended_by" } else { "respond_by" };
+/// One of a stored request's deadlines (`acknowledge_by`, `respond_by`, `extended_by`).
+pub fn deadline(stored: &Value, key: &str) -> Option<Date> {
     let o = stored["deadlines"][key].as_object()?;
     Date::new(o.get("year")?.as_i64()? as i32, o.get("month")?.as_u64()? as u8, o.get("day")?.as_u64()? as u8)
+}
+
+/// The deadline in force of a stored request.
+pub fn due(stored: &Value) -> Option<Date> {
+    deadline(stored, if stored["extended"].as_bool() == Some(true) { "extended_by" } else { "respond_by" })
 }
 
 /// Whether a status is final for the clock.

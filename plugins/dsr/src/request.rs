@@ -20,11 +20,6 @@ pub fn may_move(from: &str, to: &str) -> bool {
     ) || (to == "rejected" && !matches!(from, "completed" | "rejected" | "closed"))
 }
 
-fn deadline(stored: &Value, k: &str) -> Option<Date> {
-    let o = stored["deadlines"][k].as_object()?;
-    Date::new(o.get("year")?.as_i64()? as i32, o.get("month")?.as_u64()? as u8, o.get("day")?.as_u64()? as u8)
-}
-
 /// One line of the queue: no requester details.
 pub fn queue_entry(stored: &Value, today: Date) -> Value {
     let extended = stored["extended"].as_bool().unwrap_or(false);
@@ -36,7 +31,7 @@ pub fn queue_entry(stored: &Value, today: Date) -> Value {
         "kind": stored["kind"],
         "status": stored["status"],
         "received": stored["received"],
-        "acknowledge_by": deadline(stored, "acknowledge_by").map(|d| d.to_string()),
+        "acknowledge_by": crate::report::deadline(stored, "acknowledge_by").map(|d| d.to_string()),
         "respond_by": due.map(|d| d.to_string()),
         "extended": extended,
         "days_left": due.filter(|_| open).map(|d| today.days_until(d)),

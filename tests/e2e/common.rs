@@ -72,6 +72,19 @@ impl Instance {
         inst
     }
 
+    /// An empty target of the same kind that shares this instance's key file: where a backup of
+    /// this instance is restored.
+    pub fn empty_like(&self) -> Instance {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("restored");
+        let pg_db = (self.backend == Backend::Postgres).then(|| {
+            let name = format!("capcrm_t_{}", uuid::Uuid::new_v4().simple());
+            pg_admin(&format!("CREATE DATABASE {name}"));
+            name
+        });
+        Instance { backend: self.backend, dir, data_dir, key_file: self.key_file.clone(), pg_db }
+    }
+
     pub fn database_url(&self) -> Option<String> {
         self.pg_db.as_ref().map(|db| format!("{}/{db}", pg_base()))
     }

@@ -70,7 +70,9 @@ fn requests_are_taken_in_with_their_deadline() {
         assert_eq!(verify(wrong), 400);
         assert_eq!(verify(&code), 200);
         assert_eq!(verify(&code), 409, "a request is verified once");
-        let sent = inst.raw_query_strings("SELECT state, sealed FROM notification_outbox WHERE channel = 'verification'");
+        // Both requesters were mailed; once the outbox has delivered them, no message text stays.
+        wait_for_code(maildir.path(), "someone.else@example.org");
+        let sent = wait_until_delivered(&inst);
         assert!(sent.iter().all(|r| r[1].as_deref() == Some("")), "a sent message's text is gone from the outbox: {sent:?}");
         assert_eq!(tagged[0][1].as_deref(), person["subject_id"].as_str());
         // The queue is for privacy officers; the host checks the route's permission.
@@ -126,6 +128,197 @@ fn requests_are_taken_in_with_their_deadline() {
     }
 }
 
+/// Installs and approves the DSR plugin on `inst`.
+fn install_dsr(inst: &Instance) {
+    let manifest = plugins_dir().join("dsr/plugin.toml");
+    let out = inst.cli(&["plugin", "install", guest_wasm("capcrm-dsr").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
+}
+
+/// A person's access request, verified with the code the host mailed; returns its id.
+fn verified_request(base: &str, maildir: &Path, kind: &str, email: &str) -> String {
+    let http = reqwest::blocking::Client::new();
+    let r = http.post(format!("{base}/plugins/dsr/requests")).json(&json!({"regime": "gdpr", "kind": kind, "email": email})).send().unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<Value>().unwrap()["id"].as_str().unwrap().to_string();
+    let code = wait_for_code(maildir, email);
+    let r = http.post(format!("{base}/plugins/dsr/requests/verify")).json(&json!({"id": id, "code": code})).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
+    id
+}
+
+/// Restores `file` into a new target, checks its audit chain, and returns what its admin reads of
+/// each record: the whole answer, as text.
+fn read_restored(inst: &Instance, file: &Path, records: &[(&str, &str)]) -> Vec<String> {
+    let target = inst.empty_like();
+    let out = target.cli(&["restore", "--from", file.to_str().unwrap()]);
+    assert!(out.status.success(), "restore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = target.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "the restored chain verifies: {}", String::from_utf8_lossy(&out.stdout));
+    let srv = target.start();
+    let api = srv.client();
+    records
+        .iter()
+        .map(|(object, id)| {
+            let r = api.get(&format!("/api/v1/records/{object}/{id}"));
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.text
+        })
+        .collect()
+}
+
+#[test]
+fn an_access_bundle_holds_one_person_and_an_erasure_reaches_every_copy() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        install_dsr(&inst);
+        let maildir = tempfile::tempdir().unwrap();
+        let catalogue = inst.dir.path().join("catalogue");
+        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
+        serve.env("CAPCRM_MAIL_TICK_MS", "100").env("CAPCRM_BACKUP_DIR", &catalogue).env("CAPCRM_SCRUB_TICK_MS", "200");
+        let srv = Server::start(serve);
+        let api = srv.client();
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+        let alice_tag = format!("a{tag}");
+        let alice = api.create("contact", canary_contact(&alice_tag));
+        let alice_id = alice["id"].as_str().unwrap().to_string();
+        let alice_email = format!("canary.{alice_tag}@example.com");
+        let call = api.create("activity", json!({"kind": "call", "subject": "Intro call", "body": format!("Alicecall{tag}"), "contact": alice_id}));
+        let call_id = call["id"].as_str().unwrap().to_string();
+        let bob = api.create("contact", json!({"last_name": format!("Boblast{tag}"), "email": format!("bob.{tag}@example.com"), "phone": "+44 20 7946 0321", "notes": format!("Bobnotes{tag}")}));
+        let bob_id = bob["id"].as_str().unwrap().to_string();
+        let mut alice_canaries = canary_strings(&alice_tag);
+        alice_canaries.push(format!("Alicecall{tag}"));
+        let bob_canaries = [format!("Boblast{tag}"), format!("bob.{tag}@example.com"), "7946 0321".to_string(), format!("Bobnotes{tag}")];
+        let r = api.post("/api/v1/users", &json!({"username": "officer", "password": "dsr test passphrase 5", "roles": ["privacy_officer"]}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        let officer = Api::login(&srv.base, "officer", "dsr test passphrase 5");
+
+        // Two backups before any erasure: one in the catalogue, one copied elsewhere.
+        let out = inst.command(&["backup"]).env("CAPCRM_BACKUP_DIR", &catalogue).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let in_catalogue: Vec<_> = std::fs::read_dir(&catalogue).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(in_catalogue.len(), 1, "{in_catalogue:?}");
+        let catalogued = in_catalogue[0].clone();
+        let catalogued_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&catalogued).unwrap());
+        let elsewhere = inst.dir.path().join("offsite-copy.bin");
+        assert!(inst.cli(&["backup", "--out", elsewhere.to_str().unwrap()]).status.success());
+
+        // Access: the bundle holds Alice's records, her activity included, and nothing of Bob.
+        let access = verified_request(&srv.base, maildir.path(), "access", &alice_email);
+        let r = officer.post("/plugins/dsr/requests/export", &json!({"id": access}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["bundle"]["records"], 2, "the contact and its activity: {}", r.text);
+        let zip = officer.get(&format!("/plugins/dsr/requests/bundle?id={access}"));
+        assert_eq!(zip.status, 200, "{}", zip.text);
+        for f in ["manifest.json", "records.json", "records/contact.csv", "records/activity.csv"] {
+            assert!(zip.text.contains(f), "the bundle lists {f}");
+        }
+        for c in &alice_canaries {
+            assert!(zip.text.contains(c.as_str()), "the bundle holds Alice's {c}");
+        }
+        for c in &bob_canaries {
+            assert!(!zip.text.contains(c.as_str()), "the bundle holds nothing of Bob ({c})");
+        }
+
+        // Erasure: a legal hold blocks it, and the exception is kept on the request.
+        let erasure = verified_request(&srv.base, maildir.path(), "erasure", &alice_email);
+        let r = officer.post("/plugins/dsr/requests/hold", &json!({"id": erasure, "reason": "litigation hold, case 2026-17"}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let hold = r.body["hold"].as_str().unwrap().to_string();
+        let r = officer.post("/plugins/dsr/requests/erase", &json!({"id": erasure, "reason": "GDPR article 17 request"}));
+        assert_eq!(r.status, 409, "{}", r.text);
+        assert!(r.body["exceptions"][0]["reason"].as_str().unwrap().contains("litigation"), "{}", r.text);
+        let one = officer.get(&format!("/plugins/dsr/requests/one?id={erasure}"));
+        assert_eq!(one.body["exceptions"].as_array().map(Vec::len), Some(1), "{}", one.text);
+        let still = api.get(&format!("/api/v1/records/contact/{alice_id}"));
+        assert!(still.text.contains(&format!("Canaryfirst{alice_tag}")), "held, so still there: {}", still.text);
+        let r = officer.post("/plugins/dsr/requests/release", &json!({"id": erasure, "hold": hold}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = officer.post("/plugins/dsr/requests/erase", &json!({"id": erasure, "reason": "GDPR article 17 request"}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["status"], "completed");
+        assert!(r.body["receipt"]["id"].is_string() && r.body["receipt"]["records"] == 2, "{}", r.text);
+
+        // No path returns Alice's personal fields: the API, the plugin, an export.
+        let gone = |text: &str, what: &str| {
+            for c in &alice_canaries {
+                assert!(!text.contains(c.as_str()), "{what} still shows {c}: {text}");
+            }
+        };
+        for (object, id) in [("contact", &alice_id), ("activity", &call_id)] {
+            let r = api.get(&format!("/api/v1/records/{object}/{id}"));
+            gone(&r.text, "the API");
+        }
+        gone(&api.get("/api/v1/records/contact?limit=200").text, "the list");
+        let b = api.get(&format!("/api/v1/records/contact/{bob_id}"));
+        assert!(b.text.contains(&format!("Bobnotes{tag}")), "Bob is untouched: {}", b.text);
+        let r = officer.post("/plugins/dsr/requests/export", &json!({"id": access}));
+        assert_eq!(r.status, 409, "the plugin finds nobody: {}", r.text);
+        let r = officer.get(&format!("/plugins/dsr/requests/bundle?id={access}"));
+        assert!(r.status == 410 || r.status == 404, "the old bundle went with her: {}", r.text);
+        gone(&r.text, "the bundle route");
+        let r = api.post("/api/v1/exports", &json!({"object": "contact", "format": "csv"}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        let csv = api.get(&format!("/api/v1/exports/{}/download", r.body["id"].as_str().unwrap()));
+        assert!(csv.text.contains(&format!("Bobnotes{tag}")), "the export works: {}", csv.text);
+        gone(&csv.text, "an export");
+        if backend == Backend::Sqlite {
+            for f in files_under(&inst.data_dir) {
+                let bytes = std::fs::read(&f).unwrap();
+                for c in &alice_canaries {
+                    assert!(!contains_bytes(&bytes, c), "{} holds {c}", f.display());
+                }
+            }
+        }
+
+        // The copy kept elsewhere still opens her fields until it is scrubbed (so the checks
+        // below can fail); the catalogue's copy the server scrubs by itself.
+        let before = read_restored(&inst, &elsewhere, &[("contact", &alice_id)]);
+        assert!(before[0].contains(&format!("Canarynotes{alice_tag}")), "an unscrubbed copy still reads: {}", before[0]);
+        let out = inst.cli(&["scrub-backups", elsewhere.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("carried 1 erasure"), "{}", String::from_utf8_lossy(&out.stdout));
+        let again = inst.cli(&["scrub-backups", elsewhere.to_str().unwrap()]);
+        assert!(String::from_utf8_lossy(&again.stdout).contains("already holds every erasure"), "{}", String::from_utf8_lossy(&again.stdout));
+        // The server rewrites the catalogue's file (a new inode) without being asked.
+        use std::os::unix::fs::MetadataExt as _;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::metadata(&catalogued).unwrap().ino() == catalogued_inode {
+            assert!(std::time::Instant::now() < deadline, "the server did not scrub the catalogue: {}", srv.log());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = inst.command(&["scrub-backups"]).env("CAPCRM_BACKUP_DIR", &catalogue).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("already holds every erasure"), "{}", String::from_utf8_lossy(&out.stdout));
+        for file in [&catalogued, &elsewhere] {
+            let read = read_restored(&inst, file, &[("contact", &alice_id), ("activity", &call_id), ("contact", &bob_id)]);
+            gone(&read[0], "a restored backup");
+            gone(&read[1], "a restored backup");
+            assert!(read[2].contains(&format!("Bobnotes{tag}")), "the rest of the backup restores: {}", read[2]);
+        }
+        let erasures = api.get("/api/v1/audit?action=subject.erase&limit=10").body["entries"].as_array().cloned().unwrap();
+        assert!(erasures.iter().any(|e| e["outcome"] == "allowed"), "{erasures:?}");
+        drop(srv);
+        let out = inst.cli(&["audit", "verify"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+/// Waits until the outbox marks every verification message sent (the pickup file is written just
+/// before the row is updated), and returns the rows' states and sealed texts.
+fn wait_until_delivered(inst: &Instance) -> Vec<Vec<Option<String>>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rows = inst.raw_query_strings("SELECT state, sealed FROM notification_outbox WHERE channel = 'verification'");
+        if rows.iter().all(|r| r[0].as_deref() == Some("sent")) || std::time::Instant::now() > deadline {
+            assert!(rows.iter().all(|r| r[0].as_deref() == Some("sent")), "every code was delivered: {rows:?}");
+            return rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Waits for the host's message to `to` in the mail pickup directory and reads the code out of it.
 fn wait_for_code(dir: &Path, to: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -136,6 +329,8 @@ fn wait_for_code(dir: &Path, to: &str) -> String {
                 continue;
             }
             if let Some(code) = code_in(&raw) {
+                // Taken: a later code to the same address is then the only one left.
+                let _ = std::fs::remove_file(entry.path());
                 return code;
             }
             // A base64 body: decode it and look again.
@@ -143,6 +338,7 @@ fn wait_for_code(dir: &Path, to: &str) -> String {
             use base64::Engine as _;
             if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body.trim()) {
                 if let Some(code) = code_in(&String::from_utf8_lossy(&bytes)) {
+                    let _ = std::fs::remove_file(entry.path());
                     return code;
                 }
             }

@@ -4,7 +4,6 @@ use crate::common::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Starts `n` writer threads creating contacts until `stop`; returns the acknowledged (id, name)s.
@@ -146,19 +145,7 @@ fn backup_under_write_load_restores_and_verifies() {
         }
 
         // Restore into a fresh target of the same kind, with the same key file.
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir: PathBuf = dir.path().join("restored");
-        let target = Instance {
-            backend,
-            dir,
-            data_dir,
-            key_file: inst.key_file.clone(),
-            pg_db: (backend == Backend::Postgres).then(|| {
-                let name = format!("capcrm_t_{}", uuid::Uuid::new_v4().simple());
-                pg_admin(&format!("CREATE DATABASE {name}"));
-                name
-            }),
-        };
+        let target = inst.empty_like();
         let out = target.cli(&["restore", "--from", file.to_str().unwrap()]);
         assert!(out.status.success(), "restore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let out = target.cli(&["audit", "verify"]);

@@ -517,3 +517,32 @@ fn limit_maxima_and_overrides_bind() {
         chain_verifies(&inst);
     }
 }
+
+/// A component built against the frozen contract 0.1.0 loads on this host and is granted and
+/// denied exactly as before: contracts only grow, and plugins in the field keep working.
+#[test]
+fn a_plugin_built_for_contract_0_1_0_still_runs() {
+    let inst = Instance::new(Backend::Sqlite);
+    let m = inst.dir.path().join("v010.toml");
+    let text = manifest("v010", "1.0.0", &[]).replace(
+        r#"routes = ["GET /run public", "GET /huge-arg public", "GET /residue public"]"#,
+        r#"routes = ["GET /count public", "GET /note public"]"#,
+    );
+    std::fs::write(&m, text).unwrap();
+    let out = inst.cli(&["plugin", "install", guest_wasm("guest-v010").to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
+    assert!(out.status.success(), "install: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(inst.cli(&["plugin", "approve", "v010", "--deny", "read:contact.first_name"]).status.success());
+    let srv = inst.start();
+    let api = srv.client();
+    seed(&api);
+    let http = reqwest::blocking::Client::new();
+    let r = http.get(format!("{}/plugins/v010/count", srv.base)).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["listed"], 3, "{body}");
+    assert_eq!(body["granted"], json!(["email", "tags"]), "the denied field stays denied: {body}");
+    let r = http.get(format!("{}/plugins/v010/note", srv.base)).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let notes = api.get("/api/v1/audit?action=plugin.note.v010.note&limit=5").body["entries"].as_array().cloned().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+}

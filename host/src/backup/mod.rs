@@ -25,6 +25,7 @@
 //! that passes for a working database. On any failure it removes what it created. Messages name
 //! tables, columns and line numbers, never values.
 
+pub mod scrub;
 pub mod stream;
 
 use crate::app::Settings;
@@ -513,6 +514,10 @@ macro_rules! next_row {
 struct Context {
     format: String,
     root_key_version: i64,
+    /// When the newest erasure the file holds happened (0: none): a scrub that finds the ledger
+    /// no newer leaves the file alone without decrypting it.
+    #[serde(default)]
+    erasures_through: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -536,6 +541,9 @@ struct Header {
     root_keys: Vec<RootKeyCheck>,
     /// Rows per table, counted inside the snapshot.
     counts: BTreeMap<String, u64>,
+    /// When later erasures were last carried into the file ([`scrub`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scrubbed_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -685,8 +693,19 @@ pub async fn backup(db: &Db, keys: &RootKeyring, out: &Path, progress: bool) -> 
         root_key_version,
         root_keys,
         counts,
+        scrubbed_at: None,
     };
-    let context = serde_json::to_vec(&Context { format: FORMAT.into(), root_key_version }).expect("context serialises");
+    // Erasures inside the snapshot are in the file already; only later ones need a scrub.
+    let erasures_through: Option<i64> = sqlx::query_scalar("SELECT MAX(erased_at) FROM subject_erasures")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err("reading the erasure ledger"))?;
+    let context = serde_json::to_vec(&Context {
+        format: FORMAT.into(),
+        root_key_version,
+        erasures_through: erasures_through.unwrap_or(0),
+    })
+    .expect("context serialises");
 
     let file = open_partial(&partial)?;
     let mut guard = PartialGuard(Some(partial.clone()));
@@ -1501,6 +1520,18 @@ mod tests {
     const CANARY: &str = "Zqcanary-backup-1";
     const PASSWORD: &str = "correct-horse-battery-staple";
 
+    trait KeyFile {
+        fn root_key_file(&self) -> &Path;
+    }
+    impl KeyFile for Settings {
+        fn root_key_file(&self) -> &Path {
+            match &self.root_key {
+                RootKeySource::File(p) => p,
+                RootKeySource::Env(_) => unreachable!("tests use key files"),
+            }
+        }
+    }
+
     fn settings_in(dir: &Path, key: &Path) -> Settings {
         Settings { location: Location::DataDir(dir.to_path_buf()), root_key: RootKeySource::File(key.to_path_buf()) }
     }
@@ -1555,6 +1586,66 @@ mod tests {
         let tokens: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens").fetch_one(app.db.reader()).await.unwrap();
         assert_eq!(tokens, 0, "sessions are never restored");
+        app.db.close().await;
+    }
+
+    #[tokio::test]
+    async fn scrub_destroys_an_erased_subjects_key_in_an_earlier_backup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (settings, id) = seeded(tmp.path(), 3).await;
+        let file = tmp.path().join("before.backup");
+        run_backup(&settings, &file, false).await.unwrap();
+        let ring = RootKeyring::load(settings.root_key.clone()).unwrap();
+
+        let app = App::open(&settings).await.unwrap();
+        let records = app.gate.records(&Principal::system("test"));
+        let subject = records.get("contact", &id).await.unwrap().subject_id.unwrap();
+        let key_id: String = sqlx::query_scalar("SELECT key_id FROM subjects WHERE id = $1")
+            .bind(subject.clone())
+            .fetch_one(app.db.reader())
+            .await
+            .unwrap();
+        let nothing = scrub::scrub_file(&file, &ring, &scrub::ledger(&app.db).await.unwrap()).unwrap();
+        assert!(!nothing.rewritten, "no erasure yet: the file is left alone");
+        records.erase_subject(&subject, "test erasure").await.unwrap();
+        let ledger = scrub::ledger(&app.db).await.unwrap();
+        app.db.close().await;
+
+        let key_line = |plain: &[u8]| {
+            String::from_utf8_lossy(plain)
+                .lines()
+                .find(|l| l.starts_with(r#"{"t":"data_keys""#) && l.contains(&key_id))
+                .unwrap()
+                .to_string()
+        };
+        let before = plaintext(&file, settings.root_key_file());
+        assert!(key_line(&before).contains("\"active\""), "the copy holds the key wrapped: {}", key_line(&before));
+
+        // A scrub that finds a fresh working file (another scrub at work) changes nothing.
+        let partial = tmp.path().join("before.backup.scrub");
+        std::fs::write(&partial, b"busy").unwrap();
+        assert!(matches!(scrub::scrub_file(&file, &ring, &ledger), Err(BackupError::PartialExists(_))));
+        assert_eq!(plaintext(&file, settings.root_key_file()), before);
+        std::fs::remove_file(&partial).unwrap();
+
+        let done = scrub::scrub_file(&file, &ring, &ledger).unwrap();
+        assert!(done.rewritten && done.erasures == 1, "{done}");
+        assert!(done.dropped.get("blind_index").copied().unwrap_or(0) >= 1, "{done}");
+        let after = plaintext(&file, settings.root_key_file());
+        let line = key_line(&after);
+        assert!(line.contains("null,\"destroyed\""), "the wrapped key is gone: {line}");
+        assert!(String::from_utf8_lossy(&after).contains(r#"{"t":"subject_erasures""#), "the receipt travels with the file");
+        assert!(!partial.exists());
+        let again = scrub::scrub_file(&file, &ring, &ledger).unwrap();
+        assert!(!again.rewritten, "{again}");
+
+        // The scrubbed file restores, its chain verifies, and the person's fields are gone.
+        let restored = settings_in(&tmp.path().join("restored"), settings.root_key_file());
+        restore(&file, &restored, false).await.unwrap();
+        let app = App::open(&restored).await.unwrap();
+        let view = app.gate.records(&Principal::system("test")).get("contact", &id).await.unwrap();
+        assert!(view.fields.get("last_name").is_none(), "{:?}", view.fields);
+        assert!(verify_chain(&app.db, app.gate.audit().chain_key()).await.unwrap().intact);
         app.db.close().await;
     }
 

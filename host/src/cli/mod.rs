@@ -38,6 +38,11 @@ struct GlobalArgs {
     /// The key may instead come from CAPCRM_ROOT_KEY.
     #[arg(long, global = true, env = "CAPCRM_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// The backup catalogue: `capcrm backup` writes here by default, and the server carries every
+    /// erasure into the backups here [default with SQLite: <data-dir>.backups beside the data
+    /// directory; with PostgreSQL: none].
+    #[arg(long, global = true, env = "CAPCRM_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -46,6 +51,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     key_file: Option<PathBuf>,
+    backup_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -90,9 +96,17 @@ enum Command {
     /// Write an encrypted, consistent backup of the whole database (the server may keep running).
     /// Sessions are not included: after a restore every user signs in again.
     Backup {
-        /// The backup file to create; an existing file is never overwritten.
+        /// The backup file to create; an existing file is never overwritten. Default: a new file
+        /// in the backup catalogue, where later erasures reach it.
         #[arg(long)]
-        out: PathBuf,
+        out: Option<PathBuf>,
+    },
+    /// Carry every erasure into backups taken before it (their copies of the erased subjects'
+    /// keys are destroyed): the files named, or every backup in the catalogue. The server does
+    /// this for the catalogue by itself; this is for copies kept elsewhere.
+    ScrubBackups {
+        /// Backup files; none: every backup in the catalogue.
+        files: Vec<PathBuf>,
     },
     /// Restore a backup into a new data directory or an empty PostgreSQL database, then verify
     /// the keys and the audit chain. Needs the root key the backup was made under.
@@ -320,6 +334,8 @@ fn print_plugin(info: &crate::plugin::registry::PluginInfo) {
 /// Resolved settings plus the file config for commands that need more.
 struct Resolved {
     settings: Settings,
+    /// The backup catalogue, if there is one.
+    backup_dir: Option<PathBuf>,
     file: FileConfig,
     data_dir: PathBuf,
     key_file: Option<PathBuf>,
@@ -351,7 +367,24 @@ fn resolve(g: &GlobalArgs) -> anyhow::Result<Resolved> {
             (RootKeySource::File(f.clone()), Some(f))
         }
     };
-    Ok(Resolved { settings: Settings { location, root_key }, file, data_dir, key_file })
+    let backup_dir = g.backup_dir.clone().or(file.backup_dir.clone()).or_else(|| match &location {
+        Location::DataDir(d) => Some(Settings::default_backup_dir(d)),
+        Location::Postgres(_) => None,
+    });
+    Ok(Resolved { settings: Settings { location, root_key }, backup_dir, file, data_dir, key_file })
+}
+
+/// Creates a directory readable by its owner only (backups are encrypted, but their names and
+/// sizes are nobody else's business either).
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).with_context(|| format!("cannot create the backup catalogue {}", dir.display()))
 }
 
 pub(crate) fn generate_password() -> String {
@@ -446,8 +479,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Backup { out } => {
+            let out = match (out, &r.backup_dir) {
+                (Some(o), _) => o,
+                (None, Some(dir)) => {
+                    create_private_dir(dir)?;
+                    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+                    dir.join(format!("capcrm-{stamp}.{}", crate::backup::scrub::EXTENSION))
+                }
+                (None, None) => bail!("name the backup file with --out, or set a backup catalogue with --backup-dir"),
+            };
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             println!("{}", crate::backup::run_backup(&r.settings, &out, progress).await?);
+        }
+        Command::ScrubBackups { files } => {
+            let files = match (files.is_empty(), &r.backup_dir) {
+                (false, _) => files,
+                (true, Some(dir)) => crate::backup::scrub::catalogue(dir)?,
+                (true, None) => bail!("name the backup files, or set a backup catalogue with --backup-dir"),
+            };
+            let ring = RootKeyring::load(r.settings.root_key.clone())?;
+            let db = crate::store::Db::open(&r.settings.location, false).await?;
+            let ledger = crate::backup::scrub::ledger(&db).await;
+            db.close().await;
+            let ledger = ledger?;
+            for f in files {
+                println!("{}", crate::backup::scrub::scrub_blocking(f, ring.clone(), ledger.clone()).await?);
+            }
         }
         Command::Restore { from } => {
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());

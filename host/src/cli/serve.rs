@@ -95,6 +95,10 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
         Some(Err(e)) => anyhow::bail!("--mail: {e}"),
         None => tracing::warn!("no mail transport configured (--mail or CAPCRM_MAIL): messages wait in the outbox"),
     }
+    if let Some(dir) = r.backup_dir.clone() {
+        let tick: u64 = std::env::var("CAPCRM_SCRUB_TICK_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(60_000);
+        tokio::spawn(crate::backup::scrub::run(app.db.clone(), r.settings.root_key.clone(), dir, std::time::Duration::from_millis(tick)));
+    }
     println!("capcrm listening on {scheme}://{addr} ({})", r.settings.location.describe());
     if let Some(b) = banner {
         println!("{b}");

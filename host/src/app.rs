@@ -64,6 +64,7 @@ impl App {
         let keys = Arc::new(Keystore::new(ring, db.backend()));
         keys.verify_root(&db).await?;
         db.migrate().await.context("cannot bring the database schema up to date")?;
+        crate::access::consent::build_once(&db).await.context("cannot index the consent records")?;
         let audit_key = keys.system_key(db.reader(), AUDIT_CHAIN_KEY).await?;
         let audit = Audit::start(db.clone(), audit_key.key);
         let gate = Gate::open(db.clone(), keys.clone(), audit).await?;

@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod audit_chain;
 mod canaries;
+mod consent;
 mod demo;
 mod dsr;
 mod durability;

@@ -74,6 +74,8 @@ pub struct PluginGrant {
     pub delete: BTreeSet<String>,
     /// Operations on data subjects.
     pub subjects: BTreeSet<SubjectOp>,
+    /// Object -> the purpose its records' people must consent to for the plugin to reach them.
+    pub consent: BTreeMap<String, String>,
 }
 
 impl PluginGrant {
@@ -151,6 +153,12 @@ impl Effective {
     }
 
     /// The owners whose records an `own` or `team` scope reaches (`None` for `all`).
+    /// The purpose a plugin's grant on `object` is conditioned on: it reaches only the records of
+    /// people who consent to it now. People's own access is never conditioned this way.
+    pub fn consent_purpose(&self, object: &str) -> Option<&str> {
+        self.plugin.as_ref().and_then(|g| g.consent.get(object)).map(String::as_str)
+    }
+
     pub fn scope_owners(&self, object: &str) -> Option<Vec<String>> {
         match self.scope(object) {
             Some(RecordScope::All) => None,

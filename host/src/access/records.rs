@@ -440,6 +440,22 @@ impl RecordAccess {
 
     /// Writes a record event to the outbox in the change's own transaction, so no committed change
     /// loses its event and no rolled-back change emits one.
+    /// A write to a consent record changes whether its person consents now: recomputed in the same
+    /// transaction (for the subject before and after, when the record moved).
+    async fn consent_changed<const N: usize>(&self, tx: &mut Tx, object: &str, subjects: [Option<&str>; N]) -> Result<()> {
+        if object != super::consent::OBJECT {
+            return Ok(());
+        }
+        let mut done: Vec<&str> = Vec::new();
+        for s in subjects.into_iter().flatten() {
+            if !done.contains(&s) {
+                super::consent::refresh(tx, s).await?;
+                done.push(s);
+            }
+        }
+        Ok(())
+    }
+
     async fn emit(&self, tx: &mut Tx, kind: &str, object: &str, record_id: &str, fields: Vec<String>) -> Result<()> {
         let source = self.principal.plugin.as_ref().map(|g| g.plugin.split('@').next().unwrap_or_default().to_string());
         sqlx::query(
@@ -646,6 +662,7 @@ impl RecordAccess {
         .execute(&mut **tx)
         .await?;
         self.write_digests(tx, &obj.name, &id, &digests, false).await?;
+        self.consent_changed(tx, &obj.name, [subject_id.as_deref()]).await?;
         self.emit(tx, "record.created", &obj.name, &id, clean.keys().cloned().collect()).await?;
         let pseudonym = subject_id.as_deref().map(|s| key.pseudonym(s));
         let ev = self
@@ -878,6 +895,9 @@ impl RecordAccess {
         if let Some(owners) = self.perms.scope_owners(object) {
             c.push_in("r.owner_id", owners);
         }
+        if let Some(purpose) = self.perms.consent_purpose(object) {
+            super::consent::condition(&mut c, purpose);
+        }
         for f in &q.filters {
             let def = match obj.field(&f.field) {
                 Some(d) => d,
@@ -1070,10 +1090,40 @@ impl RecordAccess {
     /// A record outside the caller's record scope (another owner, another team) answers exactly
     /// like a missing one, so ids cannot be probed; the attempt is a denial on record.
     async fn check_scope(&self, r: &StoredRecord, action: &str) -> Result<()> {
-        if self.perms.owns_in_scope(&r.object, r.owner_id.as_deref()) {
-            return Ok(());
+        if !self.perms.owns_in_scope(&r.object, r.owner_id.as_deref()) {
+            return self.scope_denied(r, action).await;
         }
-        self.scope_denied(r, action).await
+        if let Some(purpose) = self.perms.consent_purpose(&r.object) {
+            let rows = self
+                .fetch_all(
+                    sqlx::query(super::consent::CONSENTS_SQL).bind(r.subject_id.clone().unwrap_or_default()).bind(purpose.to_string()),
+                )
+                .await?;
+            if rows.is_empty() {
+                return self.consent_denied(r, action).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inside a write: whether the record's person consents to the purpose the caller's grant is
+    /// conditioned on (true when it is not conditioned).
+    async fn consent_allows(&self, tx: &mut Tx, r: &StoredRecord) -> Result<bool> {
+        let Some(purpose) = self.perms.consent_purpose(&r.object) else { return Ok(true) };
+        let row = sqlx::query(super::consent::CONSENTS_SQL)
+            .bind(r.subject_id.clone().unwrap_or_default())
+            .bind(purpose.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// A record of someone who does not consent answers like a missing one, as outside the scope.
+    async fn consent_denied<T>(&self, r: &StoredRecord, action: &str) -> Result<T> {
+        let purpose = self.perms.consent_purpose(&r.object).unwrap_or_default();
+        let ev = self.event(action, Outcome::Denied).object(&r.object).record(&r.id).detail(format!("no consent to purpose {purpose}"));
+        self.note(vec![ev]).await?;
+        Err(AccessError::NotFound { object: r.object.clone(), id: r.id.clone() })
     }
 
     async fn scope_denied<T>(&self, r: &StoredRecord, action: &str) -> Result<T> {
@@ -1109,6 +1159,11 @@ impl RecordAccess {
             drop(guard);
             return self.scope_denied(&r, "update").await;
         }
+        if !self.consent_allows(guard.tx(), &r).await? {
+            drop(guard);
+            return self.consent_denied(&r, "update").await;
+        }
+        let tx = guard.tx();
         if let Some(v) = opts.expected_version {
             if v != r.version {
                 return Err(AccessError::Conflict(format!(
@@ -1123,6 +1178,7 @@ impl RecordAccess {
         self.check_references(tx, &obj, &clean).await?;
         self.check_owner(tx, opts.owner_id.as_deref()).await?;
         let mut key = self.inner.keys.unwrap(&r.key)?;
+        let subject_before = r.subject_id.clone();
         let mut all_clean = clean.clone();
         // A changed subject link moves the record to another subject: everything is sealed again
         // under the new subject's key.
@@ -1158,6 +1214,7 @@ impl RecordAccess {
         .execute(&mut **tx)
         .await?;
         self.write_digests(tx, &obj.name, &r.id, &digests, true).await?;
+        self.consent_changed(tx, &obj.name, [subject_before.as_deref(), r.subject_id.as_deref()]).await?;
         self.emit(tx, "record.updated", &obj.name, &r.id, clean.keys().cloned().collect()).await?;
         let pseudonym = r.subject_id.as_deref().map(|s| key.pseudonym(s));
         let ev = self.event("update", Outcome::Allowed).object(&obj.name).record(&r.id).fields(clean.keys().cloned().collect()).subject(pseudonym);
@@ -1181,12 +1238,17 @@ impl RecordAccess {
             drop(guard);
             return self.scope_denied(&r, "delete").await;
         }
+        if !self.consent_allows(guard.tx(), &r).await? {
+            drop(guard);
+            return self.consent_denied(&r, "delete").await;
+        }
         if let Some(v) = opts.expected_version {
             if v != r.version {
                 return Err(AccessError::Conflict(format!("{object} {id} is at version {}, not {v}", r.version)));
             }
         }
         sqlx::query("DELETE FROM records WHERE id = $1").bind(r.id.clone()).execute(&mut **guard.tx()).await?;
+        self.consent_changed(guard.tx(), object, [r.subject_id.as_deref()]).await?;
         self.emit(guard.tx(), "record.deleted", object, &r.id, Vec::new()).await?;
         let pseudonym = match (&r.subject_id, r.key.destroyed) {
             (Some(sid), false) => Some(self.inner.keys.unwrap(&r.key)?.pseudonym(sid)),

@@ -331,6 +331,19 @@ const TABLES: &[Table] = &[
             ("index_entries", Int),
         ],
     },
+    // Consent now, per person and purpose (migration 0010), kept from the consent records.
+    Table {
+        name: "subject_consents",
+        order_by: "subject_id, purpose",
+        cols: &[
+            ("subject_id", Text),
+            ("purpose", Text),
+            ("granted", Int),
+            ("record_id", Text),
+            ("decided_at", Int),
+            ("updated_at", Int),
+        ],
+    },
     // Plugins (migration 0002): definitions, components, their sealed storage and outbox.
     Table {
         name: "plugins",
@@ -458,6 +471,7 @@ const CREATED_TABLES: &[&str] = &[
     "api_tokens",
     "blind_index",
     "records",
+    "subject_consents",
     "subject_erasures",
     "subject_holds",
     "subjects",

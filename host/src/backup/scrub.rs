@@ -4,8 +4,8 @@
 //! could still open the erased person's fields with the key file. Scrubbing rewrites such a file
 //! the way the live erasure changed the database ([`crate::access`]'s `erase_subject`): the
 //! subject's data key is destroyed (its wrapped copy removed), the sealed values of its records
-//! are dropped, and so are its blind-index entries, the values plugins kept about it and the
-//! messages queued to it; the erasure receipt is added. What is left of the subject in the file is
+//! are dropped, and so are its blind-index entries, its present consents, the values plugins kept
+//! about it and the messages queued to it; the erasure receipt is added. What is left of the subject in the file is
 //! what is left in the live database.
 //!
 //! The rewrite is sealed under a fresh stream salt, synced, and renamed over the old file, so a
@@ -174,6 +174,7 @@ impl Plan {
             },
             "blind_index" if text(&r[3]).is_some_and(|id| self.records.contains_key(&id)) => RowFate::Drop,
             "plugin_storage" if text(&r[4]).is_some_and(|s| self.subjects.contains_key(&s)) => RowFate::Drop,
+            "subject_consents" if text(&r[0]).is_some_and(|s| self.subjects.contains_key(&s)) => RowFate::Drop,
             "notification_outbox"
                 if r[8].as_str() == Some("queued") && text(&r[4]).is_some_and(|id| self.records.contains_key(&id)) =>
             {

@@ -114,7 +114,26 @@ impl Dispatcher {
             let cap = format!("event:{}:{}", ev.kind, ev.object);
             for (plugin, caps) in &subs {
                 // A plugin does not hear its own changes: no loops.
-                if caps.contains(&cap) && source.as_deref() != Some(plugin.as_str()) {
+                if !caps.contains(&cap) || source.as_deref() == Some(plugin.as_str()) {
+                    continue;
+                }
+                // A grant conditioned on consent hears only of the people who consent now: an
+                // event would otherwise tell it that somebody else's record changed.
+                let condition = format!("consent:{}=", ev.object);
+                if let Some(purpose) = caps.iter().find_map(|c| c.strip_prefix(condition.as_str())) {
+                    let consents = sqlx::query(
+                        "SELECT 1 FROM records r JOIN subject_consents c ON c.subject_id = r.subject_id \
+                         WHERE r.id = $1 AND c.purpose = $2 AND c.granted = 1",
+                    )
+                    .bind(ev.record_id.clone())
+                    .bind(purpose.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if consents.is_none() {
+                        continue;
+                    }
+                }
+                {
                     sqlx::query(
                         "INSERT INTO event_deliveries (event_id, plugin, state, attempts, next_attempt_at) VALUES ($1, $2, 'pending', 0, $3) \
                          ON CONFLICT (event_id, plugin) DO NOTHING",

@@ -134,6 +134,9 @@ pub struct ObjectAccess {
     pub create: bool,
     #[serde(default)]
     pub delete: bool,
+    /// A purpose (e.g. `marketing`): the plugin reaches only records of people who consent to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -245,6 +248,14 @@ impl Manifest {
                     return bad(format!("access names unknown field `{f}` of object `{object}`"));
                 }
             }
+            if let Some(p) = &acc.consent {
+                if !crate::access::consent::valid_purpose(p) {
+                    return bad(format!("consent purpose `{p}` of `{object}` must be 1 to 64 lower-case letters, digits, - and _"));
+                }
+                if def.subject_mode == crate::model::SubjectMode::None {
+                    return bad(format!("`{object}` records are about no person, so access to them cannot depend on consent"));
+                }
+            }
         }
         for e in &self.events {
             let Some((kind, object)) = e.rsplit_once(':') else {
@@ -341,6 +352,9 @@ impl Manifest {
             if acc.delete {
                 caps.insert(format!("delete:{object}"));
             }
+            if let Some(p) = &acc.consent {
+                caps.insert(format!("consent:{object}={p}"));
+            }
         }
         caps.extend(self.events.iter().map(|e| format!("event:{e}")));
         caps.extend(self.routes.iter().map(|r| format!("route:{r}")));
@@ -374,6 +388,12 @@ pub fn grant_of(plugin: &str, caps: &BTreeSet<String>) -> Arc<PluginGrant> {
             }
             "subject" => {
                 g.subjects.extend(SubjectOp::parse(rest));
+                continue;
+            }
+            "consent" => {
+                if let Some((o, p)) = rest.split_once('=') {
+                    g.consent.insert(o.to_string(), p.to_string());
+                }
                 continue;
             }
             _ => continue,

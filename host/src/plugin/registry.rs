@@ -335,6 +335,12 @@ impl Registry {
         let manifest = Manifest::parse(&row.try_get::<String, _>(1)?)?;
         let requested = manifest.capabilities();
         for d in deny {
+            // A condition narrows the grant: leaving it out would widen it.
+            if d.starts_with("consent:") {
+                return Err(PluginError::Invalid(format!(
+                    "`{d}` is a condition on what {name} reaches, not a capability: it cannot be left out (deny the object's fields instead)"
+                )));
+            }
             if !requested.contains(d) {
                 return Err(PluginError::Invalid(format!(
                     "`{d}` is not a capability {name} {version} asks for; it asks for: {}",

@@ -399,6 +399,8 @@ impl RecordAccess {
             .bind(sid.to_string())
             .execute(&mut **tx)
             .await?;
+        // Consent records keep their (internal) history; whether the person consents now goes.
+        sqlx::query("DELETE FROM subject_consents WHERE subject_id = $1").bind(sid.to_string()).execute(&mut **tx).await?;
         let stored_values = sqlx::query("DELETE FROM plugin_storage WHERE subject_id = $1")
             .bind(sid.to_string())
             .execute(&mut **tx)

@@ -22,7 +22,7 @@
 //! database that is dropped at the end of the run.
 
 use anyhow::{Context, Result, anyhow, bail};
-use capcrm::access::{Filter, FilterOp, FilterValue, ListQuery, Principal, RecordAccess, WriteOptions};
+use capcrm::access::{Filter, FilterOp, FilterValue, Identifier, ListQuery, Principal, RecordAccess, WriteOptions};
 use capcrm::app::{App, Settings};
 use capcrm::crypto::RootKeyring;
 use capcrm::crypto::root::RootKeySource;
@@ -511,6 +511,14 @@ impl Baseline {
         Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {BASE_TABLE}")).fetch_one(&self.read).await?)
     }
 
+    async fn delete(&self, id: &str) -> Result<()> {
+        let n = sqlx::query(&format!("DELETE FROM {BASE_TABLE} WHERE id = $1")).bind(id.to_string()).execute(&self.write).await?.rows_affected();
+        if n != 1 {
+            bail!("baseline delete of {id} removed {n} rows");
+        }
+        Ok(())
+    }
+
     async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
@@ -891,6 +899,112 @@ impl Bench {
         })
     }
 
+    /// 5. Find a person by email among N contacts, as a DSR does (capcrm: blind index, every
+    /// indexed email field, subject ids handed back) vs the plaintext indexed lookup.
+    async fn scenario_subject_find(&self, iters: usize, n: usize) -> Result<Measurement> {
+        let (records, base, samples) = (&self.records, &self.base, &self.samples);
+        let (b, c) = measure_sequential(
+            Self::warmup(iters),
+            iters,
+            async |k| {
+                let s = &samples[pick(k, 5, samples.len())];
+                let rows = base.by_email(&seeded_email(s.i)).await?;
+                if rows.len() != 1 {
+                    bail!("baseline lookup of contact {} found {} row(s)", s.i, rows.len());
+                }
+                Ok(())
+            },
+            async |k| {
+                let s = &samples[pick(k, 5, samples.len())];
+                let found = records.find_subjects(&Identifier::Email(seeded_email(s.i))).await?;
+                if found.len() != 1 || !found[0].records.iter().any(|(_, id)| *id == s.capcrm_id) {
+                    bail!("capcrm find of contact {} found {} subject(s)", s.i, found.len());
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Measurement {
+            scenario: format!("DSR: find a subject among {}", fmt_int(n as u64)),
+            calls: c.ops + Self::warmup(iters),
+            baseline: b,
+            capcrm: c,
+            target: Target::MaxP99Ms(10.0, "²"),
+        })
+    }
+
+    /// 6. Export every record of one person (capcrm: the subject's records by index, every field
+    /// decrypted, audited as an export) vs reading the plaintext row by id.
+    async fn scenario_subject_export(&self, iters: usize, n: usize) -> Result<Measurement> {
+        let (records, base, samples) = (&self.records, &self.base, &self.samples);
+        let mut subjects = Vec::with_capacity(samples.len());
+        for s in samples.iter() {
+            let view = records.get("contact", &s.capcrm_id).await?;
+            subjects.push(view.subject_id.ok_or_else(|| anyhow!("seeded contact {} has no subject", s.i))?);
+        }
+        let subjects = &subjects;
+        let (b, c) = measure_sequential(
+            Self::warmup(iters),
+            iters,
+            async |k| check_base_get(base, &samples[pick(k, 6, samples.len())]).await,
+            async |k| {
+                let at = pick(k, 6, samples.len());
+                let page = records.export_subject_records(&subjects[at], None, 200).await?;
+                let email = seeded_email(samples[at].i);
+                if page.records.len() != 1 || page.records[0].fields.get("email").and_then(Value::as_str) != Some(email.as_str()) {
+                    bail!("capcrm export of contact {} returned {} record(s)", samples[at].i, page.records.len());
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Measurement {
+            scenario: format!("DSR: export a subject among {}", fmt_int(n as u64)),
+            calls: c.ops + Self::warmup(iters),
+            baseline: b,
+            capcrm: c,
+            target: Target::MaxP99Ms(10.0, "²"),
+        })
+    }
+
+    /// 7. Erase one person (capcrm: key destroyed, sealed values, index entries and plugin values
+    /// dropped, receipt and audit entry, one transaction) vs deleting the plaintext row. Each side
+    /// erases contacts created for it just before, so the seeded ones stay for the next run.
+    async fn scenario_subject_erase(&self, iters: usize, n: usize) -> Result<Measurement> {
+        let (records, base, run) = (&self.records, &self.base, &self.run);
+        let total = Self::warmup(iters) + iters;
+        let (mut mine, mut theirs) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        for k in 0..total {
+            let fields = created_fields(&format!("{run}-erase"), k);
+            let view = records.create("contact", &as_input(&fields), WriteOptions::default()).await?;
+            mine.push(view.subject_id.ok_or_else(|| anyhow!("a created contact has no subject"))?);
+            let id = uuid::Uuid::now_v7().to_string();
+            base.insert(id.clone(), &fields).await?;
+            theirs.push(id);
+        }
+        let (mine, theirs) = (&mine, &theirs);
+        let (b, c) = measure_sequential(
+            Self::warmup(iters),
+            iters,
+            async |k| base.delete(&theirs[k]).await,
+            async |k| {
+                let receipt = records.erase_subject(&mine[k], "benchmark").await?;
+                if receipt.records != 1 {
+                    bail!("capcrm erased {} records, expected 1", receipt.records);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Measurement {
+            scenario: format!("DSR: erase a subject among {}", fmt_int(n as u64)),
+            calls: c.ops + Self::warmup(iters),
+            baseline: b,
+            capcrm: c,
+            target: Target::MaxP99Ms(10.0, "²"),
+        })
+    }
+
     async fn run_all(&self, args: &Args) -> Result<(Vec<Measurement>, String)> {
         let k = self.kind.slug();
         let mut out = Vec::new();
@@ -903,16 +1017,22 @@ impl Bench {
             sql_profile::reset();
         };
         sql_profile::reset();
-        eprintln!("[{k}] 1/5 create ({} ops a side)", args.iters);
+        eprintln!("[{k}] 1/8 create ({} ops a side)", args.iters);
         done(self.scenario_create(args.iters).await.context("create scenario")?, &mut out);
-        eprintln!("[{k}] 2/5 read by id, sequential");
+        eprintln!("[{k}] 2/8 read by id, sequential");
         done(self.scenario_get_sequential(args.iters).await.context("sequential read scenario")?, &mut out);
-        eprintln!("[{k}] 3/5 read by id, {} concurrent tasks", args.concurrency);
+        eprintln!("[{k}] 3/8 read by id, {} concurrent tasks", args.concurrency);
         done(self.scenario_get_concurrent(args.iters, args.concurrency).await.context("concurrent read scenario")?, &mut out);
-        eprintln!("[{k}] 4/5 list page of 50");
+        eprintln!("[{k}] 4/8 list page of 50");
         done(self.scenario_list_page(args.iters).await.context("list scenario")?, &mut out);
-        eprintln!("[{k}] 5/5 email lookup");
+        eprintln!("[{k}] 5/8 email lookup");
         done(self.scenario_email_lookup(args.iters, args.contacts).await.context("lookup scenario")?, &mut out);
+        eprintln!("[{k}] 6/8 DSR: find a subject");
+        done(self.scenario_subject_find(args.iters, args.contacts).await.context("subject find scenario")?, &mut out);
+        eprintln!("[{k}] 7/8 DSR: export a subject");
+        done(self.scenario_subject_export(args.iters, args.contacts).await.context("subject export scenario")?, &mut out);
+        eprintln!("[{k}] 8/8 DSR: erase a subject");
+        done(self.scenario_subject_erase(args.iters, args.contacts).await.context("subject erase scenario")?, &mut out);
         Ok((out, profile))
     }
 }

@@ -38,6 +38,10 @@ pub struct DemoArgs {
     /// How many demo contacts to create (with accounts, leads, deals and activities).
     #[arg(long, default_value_t = 3000)]
     contacts: usize,
+    /// The plugin workspace (`plugins/`, built for wasm32-wasip2): its first-party plugins are
+    /// installed and approved.
+    #[arg(long)]
+    plugins: Option<std::path::PathBuf>,
 }
 
 async fn shutdown_signal() {
@@ -138,6 +142,14 @@ pub async fn demo(r: &Resolved, a: DemoArgs) -> anyhow::Result<()> {
         eprintln!("seeded {n} demo records in {:.1} s", started.elapsed().as_secs_f64());
         let people: Vec<String> = crate::demo::DEMO_USERS.iter().map(|(u, role, _)| format!("{u} ({role})")).collect();
         let line = format!("demo people, each with password `{demo_pw}` (shown once): {}", people.join(", "));
+        banner = Some(match banner {
+            Some(b) => format!("{b}\n{line}"),
+            None => line,
+        });
+    }
+    if let Some(dir) = &a.plugins {
+        let running = crate::demo::plugins::install_first_party(&app, dir).await?;
+        let line = format!("first-party plugins: {}", if running.is_empty() { "none found".into() } else { running.join(", ") });
         banner = Some(match banner {
             Some(b) => format!("{b}\n{line}"),
             None => line,

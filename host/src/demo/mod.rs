@@ -2,6 +2,7 @@
 //! written through the same gate as everything else, so the demo is encrypted and audited too.
 
 pub mod generate;
+pub mod plugins;
 
 use crate::access::{Principal, WriteOptions};
 use crate::app::App;

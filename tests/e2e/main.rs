@@ -18,5 +18,6 @@ mod durability;
 mod exports;
 mod plugins;
 mod polyglot;
+mod retention;
 mod startup;
 mod subjects;

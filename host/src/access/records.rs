@@ -18,6 +18,32 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// `created_at` and `updated_at` filter on when the record was created or last changed (unless the
+/// object has a field of that name): what retention rules and "untouched since" views need. They
+/// say nothing about the person, so anyone who may list the object may use them.
+fn record_time_column(obj: &ObjectDef, name: &str) -> Option<&'static str> {
+    if obj.field(name).is_some() {
+        return None;
+    }
+    match name {
+        "created_at" => Some("r.created_at"),
+        "updated_at" => Some("r.updated_at"),
+        _ => None,
+    }
+}
+
+fn push_time_filter(c: &mut Conditions, column: &str, f: &Filter) -> Result<()> {
+    let bad = || AccessError::BadRequest(format!("filter on `{}`: expected an RFC 3339 date-time, e.g. 2024-01-31T00:00:00Z", f.field));
+    let text = match &f.value {
+        FilterValue::Text(s) => s.clone(),
+        FilterValue::Json(Value::String(s)) => s.clone(),
+        FilterValue::Json(_) => return Err(bad()),
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|_| bad())?;
+    c.push(column, f.op.sql(), Arg::Int(at.timestamp_micros()));
+    Ok(())
+}
+
 /// A record as a caller may see it: hidden fields are absent, masked ones are listed in `masked`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordView {
@@ -899,6 +925,10 @@ impl RecordAccess {
             super::consent::condition(&mut c, purpose);
         }
         for f in &q.filters {
+            if let Some(column) = record_time_column(obj, &f.field) {
+                push_time_filter(&mut c, column, f)?;
+                continue;
+            }
             let def = match obj.field(&f.field) {
                 Some(d) => d,
                 None => return Err(AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", f.field))),

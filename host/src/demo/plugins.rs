@@ -7,7 +7,12 @@ use anyhow::{Context, bail};
 use std::path::Path;
 
 /// First-party plugins: name (and directory under `plugins/`) and the component's file stem.
-pub const FIRST_PARTY: &[(&str, &str)] = &[("dsr", "capcrm_dsr"), ("leads", "capcrm_leads"), ("consent", "capcrm_consent")];
+pub const FIRST_PARTY: &[(&str, &str)] = &[
+    ("dsr", "capcrm_dsr"),
+    ("leads", "capcrm_leads"),
+    ("consent", "capcrm_consent"),
+    ("retention", "capcrm_retention"),
+];
 
 /// Where `cargo build --release --target wasm32-wasip2` in the plugin workspace puts components.
 const BUILT: &str = "target/wasm32-wasip2/release";

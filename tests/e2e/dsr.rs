@@ -222,6 +222,25 @@ fn an_access_bundle_holds_one_person_and_an_erasure_reaches_every_copy() {
             assert!(!zip.text.contains(c.as_str()), "the bundle holds nothing of Bob ({c})");
         }
 
+        // Rectification, taken in by staff on the phone: it starts verified (no code), the officer
+        // corrects the record where it lives, and the request keeps which record at which version.
+        let r = officer.post("/plugins/dsr/requests/record", &json!({"regime": "pipl", "kind": "rectification", "email": alice_email, "details": "my job title is wrong"}));
+        assert_eq!(r.status, 400, "how the identity was checked is required: {}", r.text);
+        let r = officer.post(
+            "/plugins/dsr/requests/record",
+            &json!({"regime": "pipl", "kind": "rectification", "email": alice_email, "details": "my job title is wrong", "verification_note": "called back on the number on file"}),
+        );
+        assert_eq!((r.status, r.body["status"].as_str()), (202, Some("verified")), "{}", r.text);
+        let rect = r.body["id"].as_str().unwrap().to_string();
+        let fixed = api.patch(&format!("/api/v1/records/contact/{alice_id}"), &json!({"fields": {"title": "Head of Purchasing"}}));
+        assert_eq!(fixed.status, 200, "{}", fixed.text);
+        let r = officer.post("/plugins/dsr/requests/rectified", &json!({"id": rect, "records": [{"object": "contact", "id": bob_id}]}));
+        assert_eq!(r.status, 409, "Bob's record is not the requester's: {}", r.text);
+        let r = officer.post("/plugins/dsr/requests/rectified", &json!({"id": rect, "records": [{"object": "contact", "id": alice_id}], "note": "title corrected"}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["rectified"][0]["version"], fixed.body["version"], "{}", r.text);
+        assert_eq!(officer.post("/plugins/dsr/requests/rectified", &json!({"id": access, "records": [{"object": "contact", "id": alice_id}]})).status, 409, "an access request is not a rectification");
+
         // Erasure: a legal hold blocks it, and the exception is kept on the request.
         let erasure = verified_request(&srv.base, maildir.path(), "erasure", &alice_email);
         let r = officer.post("/plugins/dsr/requests/hold", &json!({"id": erasure, "reason": "litigation hold, case 2026-17"}));

@@ -546,3 +546,47 @@ fn a_plugin_built_for_contract_0_1_0_still_runs() {
     let notes = api.get("/api/v1/audit?action=plugin.note.v010.note&limit=5").body["entries"].as_array().cloned().unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
 }
+
+/// Each first-party plugin's manifest asks only for fields its code names: a field granted but
+/// never used is access nobody needs. (Using a field the manifest does not grant fails at run time
+/// with access denied, which the plugins' own end-to-end tests would show.)
+#[test]
+fn first_party_manifests_ask_for_no_field_they_do_not_use() {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins");
+    let mut checked = 0;
+    for name in ["dsr", "leads", "consent", "retention"] {
+        let dir = plugins.join(name);
+        let Ok(text) = std::fs::read_to_string(dir.join("plugin.toml")) else { continue };
+        let manifest: toml::Value = toml::from_str(&text).unwrap();
+        let mut source = String::new();
+        for f in files_under(&dir.join("src")) {
+            if f.extension().is_some_and(|e| e == "rs") {
+                source.push_str(&std::fs::read_to_string(&f).unwrap());
+            }
+        }
+        let access = manifest.get("access").and_then(|a| a.as_table()).cloned().unwrap_or_default();
+        for (object, grant) in access {
+            for level in ["read", "masked", "write"] {
+                for field in grant.get(level).and_then(|l| l.as_array()).cloned().unwrap_or_default() {
+                    let field = field.as_str().unwrap();
+                    assert!(source.contains(&format!("\"{field}\"")), "{name} asks to {level} {object}.{field} but its code never names it");
+                    checked += 1;
+                }
+            }
+            if grant.get("create").and_then(|c| c.as_bool()) == Some(true) {
+                assert!(source.contains(&format!("\"{object}\"")), "{name} asks to create {object} records but never opens {object}");
+            }
+        }
+        for op in manifest.get("subjects").and_then(|s| s.as_array()).cloned().unwrap_or_default() {
+            let call = match op.as_str().unwrap() {
+                "find" => "subjects::find",
+                "export" => "subjects::export_",
+                "erase" => "subjects::erase",
+                "hold" => "subjects::place_hold",
+                other => panic!("{name}: unknown subject operation {other}"),
+            };
+            assert!(source.contains(call), "{name} asks for subject:{op} but never calls {call}");
+        }
+    }
+    assert!(checked >= 4, "the retention plugin alone names four fields");
+}

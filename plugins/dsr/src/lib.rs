@@ -13,6 +13,8 @@
 //!
 //! Privacy officers' routes (each `needs` a permission the host checks against the person):
 //!
+//! - `POST /requests/record` (subject_export): a request staff took in (phone, letter, desk), with
+//!   `verification_note` saying how they checked the requester's identity; it starts verified.
 //! - `GET /requests` (subject_export): the queue, most urgent first, without requesters' details.
 //! - `GET /requests/one?id=` (subject_export): one request with the requester's details.
 //! - `POST /requests/transition` `{"id", "to", "note"?}` (subject_export): received → verifying →
@@ -27,6 +29,9 @@
 //! - `POST /requests/erase` `{"id", "reason"}` (subject_erase): erases the person by destroying
 //!   their key; a hold stops it and is recorded as the request's exception; success keeps the
 //!   host's receipt with the request.
+//! - `POST /requests/rectified` `{"id", "records": [{"object", "id"}], "note"?}` (subject_export):
+//!   the officer corrected these records of the person (through the records API, as their own
+//!   audited updates; the plugin writes no field); the request keeps which, at which version.
 //! - `GET /reports?from=&to=` (subject_export): per regime, requests and deadlines met and missed.
 //!
 //! A scheduled job, `reminders`, notes in the audit trail the days before each deadline
@@ -166,6 +171,40 @@ fn take_in(request: &Request) -> Result<Response> {
         Ok(i) => i,
         Err(m) => return bad(400, m),
     };
+    register(intake, None)
+}
+
+/// A request staff took in by phone, letter or at the desk, with how they checked who the
+/// requester is. It starts verified: no code is sent.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffIntake {
+    regime: String,
+    kind: String,
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    details: String,
+    /// How the requester's identity was checked, e.g. "passport seen at the front desk".
+    verification_note: String,
+}
+
+fn record_staff_intake(request: &Request) -> Result<Response> {
+    let s: StaffIntake = match body(request, "{\"regime\", \"kind\", \"email\", \"name\"?, \"details\"?, \"verification_note\"}") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !reason_ok(&s.verification_note) {
+        return bad(400, "say in `verification_note` (at most 500 characters) how the requester's identity was checked");
+    }
+    let intake = intake::Intake { regime: s.regime, kind: s.kind, email: s.email, name: s.name, details: s.details, website: String::new() };
+    register(intake, Some(s.verification_note))
+}
+
+/// Registers a request: checks it, starts its clock, and either sends the requester a code or,
+/// when staff checked the requester's identity (`staff_check`), marks it verified.
+fn register(intake: intake::Intake, staff_check: Option<String>) -> Result<Response> {
     let regime = match check(&intake) {
         Ok(r) => r,
         Err(m) => return bad(400, m),
@@ -187,12 +226,15 @@ fn take_in(request: &Request) -> Result<Response> {
         return Ok(Response::json(202, &answer("verifying")));
     }
     let email = intake.email.trim().to_string();
-    let challenge = match verification::send_code(&email) {
-        Ok(c) => Some(c),
-        Err(Error::QuotaExceeded(_)) => return bad(429, "too many codes were sent to this address; try again in an hour"),
-        // Not granted: an officer verifies the requester another way.
-        Err(Error::AccessDenied(_)) => None,
-        Err(e) => return Err(e),
+    let challenge = match &staff_check {
+        Some(_) => None,
+        None => match verification::send_code(&email) {
+            Ok(c) => Some(c),
+            Err(Error::QuotaExceeded(_)) => return bad(429, "too many codes were sent to this address; try again in an hour"),
+            // Not granted: an officer verifies the requester another way.
+            Err(Error::AccessDenied(_)) => None,
+            Err(e) => return Err(e),
+        },
     };
     let found = subjects::find_by_email(&email)?;
     let subject = (found.len() == 1).then(|| found[0].subject.clone());
@@ -213,9 +255,16 @@ fn take_in(request: &Request) -> Result<Response> {
     if challenge.is_some() {
         set_status(&mut stored, "verifying", "code sent");
     }
+    if let Some(note) = &staff_check {
+        stored["taken_in_by_staff"] = json!(true);
+        set_status(&mut stored, "verified", &format!("identity checked by staff: {note}"));
+    }
     storage::put_json(&format!("pd/{id}"), &json!({"email": email, "name": intake.name, "details": intake.details}), subject.as_deref())?;
     save(&format!("req/{id}"), &stored)?;
     audit_note("dsr.received", &format!("{id}: {} {} request, respond by {}", regime.name(), intake.kind, dl.respond_by))?;
+    if staff_check.is_some() {
+        audit_note("dsr.verified", &format!("{id}: identity checked by staff"))?;
+    }
     Ok(Response::json(202, &answer(stored["status"].as_str().unwrap_or("received"))))
 }
 
@@ -346,7 +395,7 @@ fn one(request: &Request) -> Result<Response> {
     let id = request.query_param("id").unwrap_or_default();
     let Some((_, v)) = load(&id)? else { return bad(404, "no such request") };
     let mut out = queue_entry(&v, today());
-    for k in ["history", "exceptions", "receipt", "bundle", "reminders", "holds_placed"] {
+    for k in ["history", "exceptions", "receipt", "bundle", "reminders", "holds_placed", "rectified", "taken_in_by_staff"] {
         out[k] = v[k].clone();
     }
     out["requester"] = details(&id)?.unwrap_or(Value::Null);
@@ -522,6 +571,57 @@ fn erase(request: &Request) -> Result<Response> {
     Ok(Response::json(200, &json!({"id": e.id, "status": "completed", "receipt": v["receipt"]})))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rectified {
+    id: String,
+    /// The records that were corrected, `{"object", "id"}` each.
+    records: Vec<RecordRef>,
+    #[serde(default)]
+    note: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordRef {
+    object: String,
+    id: String,
+}
+
+/// Closes the work of a rectification request. The officer corrects the fields where they live
+/// (the records API, under their own permissions, validated and audited as their updates): the
+/// plugin is granted no field and writes none. Here the request records which of the person's
+/// records were corrected, at which version; a record that is not the person's is refused.
+fn rectified(request: &Request) -> Result<Response> {
+    let r: Rectified = match body(request, "{\"id\", \"records\": [{\"object\", \"id\"}], \"note\"?}") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if r.records.is_empty() || r.records.len() > 100 || r.note.chars().count() > 1000 {
+        return bad(400, "name 1 to 100 corrected records; a note is at most 1000 characters");
+    }
+    let Some((key, mut v)) = load(&r.id)? else { return bad(404, "no such request") };
+    if let Err(m) = ready_for(&v, "rectification") {
+        return bad(409, m);
+    }
+    let Some(subject) = hand_subject(&r.id, &v)? else {
+        return bad(409, "the requester's address matches nobody in the CRM: there is nothing to correct");
+    };
+    let theirs = subjects::export_records(&subject)?;
+    let mut corrected = Vec::new();
+    for want in &r.records {
+        match theirs.iter().find(|t| t.object == want.object && t.id == want.id) {
+            Some(t) => corrected.push(json!({"object": t.object, "id": t.id, "version": t.version})),
+            None => return bad(409, format!("{} {} is not a record of the requester", want.object, want.id)),
+        }
+    }
+    push(&mut v, "rectified", json!({"at": now(), "records": corrected, "note": r.note}));
+    set_status(&mut v, "completed", "rectified");
+    save(&key, &v)?;
+    audit_note("dsr.rectified", &format!("{}: {} record(s) corrected", r.id, corrected.len()))?;
+    Ok(Response::json(200, &json!({"id": r.id, "status": "completed", "rectified": corrected})))
+}
+
 fn reports(request: &Request) -> Result<Response> {
     let date = |name: &str| request.query_param(name).filter(|s| !s.is_empty()).map(|s| Date::parse(&s).ok_or(name.to_string()));
     let (from, to) = match (date("from").transpose(), date("to").transpose()) {
@@ -557,8 +657,10 @@ fn reminders() -> Result<()> {
 
 impl Plugin for Dsr {
     fn on_http(request: Request) -> Result<Response> {
-        let routes: [(&str, &str, fn(&Request) -> Result<Response>); 13] = [
+        let routes: [(&str, &str, fn(&Request) -> Result<Response>); 15] = [
             ("POST", "/requests", take_in),
+            ("POST", "/requests/record", record_staff_intake),
+            ("POST", "/requests/rectified", rectified),
             ("POST", "/requests/verify", verify),
             ("POST", "/requests/resend", resend),
             ("GET", "/requests", |_| queue()),

@@ -260,6 +260,9 @@ fn an_access_bundle_holds_one_person_and_an_erasure_reaches_every_copy() {
         assert_eq!(r.body["status"], "completed");
         assert!(r.body["receipt"]["id"].is_string() && r.body["receipt"]["records"] == 2, "{}", r.text);
 
+        let challenges = inst.raw_query_strings("SELECT id FROM verification_challenges");
+        assert!(challenges.is_empty(), "the codes sent to her went with her: {challenges:?}");
+
         // No path returns Alice's personal fields: the API, the plugin, an export.
         let gone = |text: &str, what: &str| {
             for c in &alice_canaries {

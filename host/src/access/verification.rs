@@ -25,6 +25,8 @@ pub const PER_ADDRESS_PER_HOUR: i64 = 3;
 const HOUR_MICROS: i64 = 3_600 * 1_000_000;
 
 const TABLE: &str = "verification_challenges";
+/// How long a challenge row is kept (the rate limits look back one hour).
+const KEEP_CHALLENGES_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// A six-digit code from the operating system's generator, without modulo bias.
 fn draw_code() -> String {
@@ -79,6 +81,12 @@ impl Gate {
             .bind(v)
             .bind(now - HOUR_MICROS)
         };
+        // Data minimisation: a challenge is needed for its 30 minutes and the hour the limits
+        // count; after a day its sealed address and code go, whoever's they were.
+        sqlx::query("DELETE FROM verification_challenges WHERE created_at < $1")
+            .bind(now - KEEP_CHALLENGES_MICROS)
+            .execute(&mut **tx)
+            .await?;
         if recent("plugin", plugin.to_string()).fetch_one(&mut **tx).await? >= PER_PLUGIN_PER_HOUR {
             return Err(AccessError::RateLimited(format!("at most {PER_PLUGIN_PER_HOUR} verification codes per hour")));
         }

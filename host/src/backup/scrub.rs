@@ -4,8 +4,8 @@
 //! could still open the erased person's fields with the key file. Scrubbing rewrites such a file
 //! the way the live erasure changed the database ([`crate::access`]'s `erase_subject`): the
 //! subject's data key is destroyed (its wrapped copy removed), the sealed values of its records
-//! are dropped, and so are its blind-index entries, its present consents, the values plugins kept
-//! about it and the messages queued to it; the erasure receipt is added. What is left of the subject in the file is
+//! are dropped, and so are its blind-index entries, its present consents, the verification codes
+//! sent to its addresses, the values plugins kept about it and the messages queued to it; the erasure receipt is added. What is left of the subject in the file is
 //! what is left in the live database.
 //!
 //! The rewrite is sealed under a fresh stream salt, synced, and renamed over the old file, so a
@@ -132,6 +132,8 @@ struct Plan {
     keys: HashSet<String>,
     /// Record id → its subject, for the subjects above.
     records: HashMap<String, String>,
+    /// Blind-index digests of those records, which also name the person's verification challenges.
+    digests: HashSet<String>,
     /// Rows the rewrite drops, per table; receipts it adds.
     dropped: BTreeMap<String, u64>,
     added_receipts: Vec<usize>,
@@ -175,6 +177,7 @@ impl Plan {
             "blind_index" if text(&r[3]).is_some_and(|id| self.records.contains_key(&id)) => RowFate::Drop,
             "plugin_storage" if text(&r[4]).is_some_and(|s| self.subjects.contains_key(&s)) => RowFate::Drop,
             "subject_consents" if text(&r[0]).is_some_and(|s| self.subjects.contains_key(&s)) => RowFate::Drop,
+            "verification_challenges" if text(&r[3]).is_some_and(|d| self.digests.contains(&d)) => RowFate::Drop,
             "notification_outbox"
                 if r[8].as_str() == Some("queued") && text(&r[4]).is_some_and(|id| self.records.contains_key(&id)) =>
             {
@@ -246,6 +249,7 @@ pub fn scrub_file(file: &Path, ring: &RootKeyring, ledger: &[Erasure]) -> Result
     let by_subject: HashMap<&str, usize> = ledger.iter().enumerate().map(|(i, e)| (e.subject_id.as_str(), i)).collect();
     let mut plan = Plan::default();
     let mut seen_receipts = HashSet::new();
+    let mut index_of: Vec<(String, String)> = Vec::new();
     for_each_row(&mut lines, |table, values| {
         let text = |i: usize| values[i].as_str().unwrap_or_default().to_string();
         match table {
@@ -258,6 +262,9 @@ pub fn scrub_file(file: &Path, ring: &RootKeyring, ledger: &[Erasure]) -> Result
             "records" if plan.subjects.contains_key(&text(2)) => {
                 plan.records.insert(text(0), text(2));
             }
+            "blind_index" if plan.records.contains_key(&text(3)) => {
+                index_of.push((text(2), text(3)));
+            }
             "subject_erasures" => {
                 seen_receipts.insert(text(1));
             }
@@ -269,6 +276,7 @@ pub fn scrub_file(file: &Path, ring: &RootKeyring, ledger: &[Erasure]) -> Result
     plan.subjects.retain(|s, _| !seen_receipts.contains(s));
     let subjects = &plan.subjects;
     plan.records.retain(|_, s| subjects.contains_key(s));
+    plan.digests = index_of.into_iter().filter(|(_, rec)| plan.records.contains_key(rec)).map(|(d, _)| d).collect();
     plan.keys = plan.subjects.values().map(|&i| ledger[i].key_id.clone()).collect();
     let mut added: Vec<usize> = plan.subjects.values().copied().collect();
     added.sort_unstable();

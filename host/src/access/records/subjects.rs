@@ -383,6 +383,14 @@ impl RecordAccess {
             .bind(sid.to_string())
             .fetch_one(&mut **tx)
             .await?;
+        // Codes sent to the person's addresses (their challenges carry the same blind index).
+        sqlx::query(
+            "DELETE FROM verification_challenges WHERE address_index IN \
+             (SELECT digest FROM blind_index WHERE record_id IN (SELECT id FROM records WHERE subject_id = $1))",
+        )
+        .bind(sid.to_string())
+        .execute(&mut **tx)
+        .await?;
         let index_entries = sqlx::query("DELETE FROM blind_index WHERE record_id IN (SELECT id FROM records WHERE subject_id = $1)")
             .bind(sid.to_string())
             .execute(&mut **tx)

@@ -532,9 +532,17 @@ fn a_plugin_built_for_contract_0_1_0_still_runs() {
     let out = inst.cli(&["plugin", "install", guest_wasm("guest-v010").to_str().unwrap(), "--manifest", m.to_str().unwrap()]);
     assert!(out.status.success(), "install: {}", String::from_utf8_lossy(&out.stderr));
     assert!(inst.cli(&["plugin", "approve", "v010", "--deny", "read:contact.first_name"]).status.success());
-    let srv = inst.start();
+    let mut cmd = inst.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("CAPCRM_ALERT_TICK_MS", "200");
+    let srv = Server::start(cmd);
     let api = srv.client();
     seed(&api);
+    // A plugin's notice raises an alert when its action is watched.
+    let mut rules = api.get("/api/v1/alert-rules").body;
+    assert_eq!(rules["watch_actions"][0], "plugin.note.dsr.reminder", "DSR reminders are watched by default: {rules}");
+    rules["watch_actions"] = json!(["plugin.note.v010.note"]);
+    let r = api.send("PUT", "/api/v1/alert-rules", Some(&rules));
+    assert_eq!(r.status, 200, "{}", r.text);
     let http = reqwest::blocking::Client::new();
     let r = http.get(format!("{}/plugins/v010/count", srv.base)).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -545,6 +553,18 @@ fn a_plugin_built_for_contract_0_1_0_still_runs() {
     assert_eq!(r.status().as_u16(), 200);
     let notes = api.get("/api/v1/audit?action=plugin.note.v010.note&limit=5").body["entries"].as_array().cloned().unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let alerts = api.get("/api/v1/alerts").body;
+        let watched: Vec<&Value> = alerts.as_array().unwrap().iter().filter(|a| a["rule"] == "watched_action").collect();
+        if let Some(a) = watched.first() {
+            assert!(a["summary"].as_str().unwrap().contains("built against 0.1.0"), "{a}");
+            assert_eq!(watched.len(), 1);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert for the watched note: {alerts}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Each first-party plugin's manifest asks only for fields its code names: a field granted but

@@ -65,6 +65,14 @@ pub struct AlertRules {
     pub working_hours: WorkingHours,
     /// A person signing in from an address they never used before.
     pub new_address: bool,
+    /// Audit actions that raise an alert each time they appear, e.g. the DSR plugin's deadline
+    /// reminders (`plugin.note.dsr.reminder`): how a plugin's notice reaches the people on call.
+    #[serde(default = "default_watched")]
+    pub watch_actions: Vec<String>,
+}
+
+fn default_watched() -> Vec<String> {
+    vec!["plugin.note.dsr.reminder".into(), "plugin.note.dsr.erasure_blocked".into()]
 }
 
 impl Default for AlertRules {
@@ -75,6 +83,7 @@ impl Default for AlertRules {
             denial_burst: Threshold { enabled: true, threshold: 20, window_minutes: 5 },
             working_hours: WorkingHours { enabled: false, start_hour: 7, end_hour: 20, utc_offset_minutes: 0 },
             new_address: true,
+            watch_actions: default_watched(),
         }
     }
 }
@@ -91,6 +100,9 @@ impl AlertRules {
             if t.threshold < 1 || t.window_minutes < 1 || t.window_minutes > 24 * 60 {
                 return Err(AlertError::Invalid(format!("{name}: threshold at least 1, window 1 to 1440 minutes")));
             }
+        }
+        if self.watch_actions.len() > 50 || self.watch_actions.iter().any(|a| a.is_empty() || a.len() > 120) {
+            return bad("watch_actions: at most 50 audit action names");
         }
         let w = &self.working_hours;
         if w.start_hour > 23 || w.end_hour == 0 || w.end_hour > 24 || w.start_hour >= w.end_hour || w.utc_offset_minutes.abs() > 14 * 60 {
@@ -272,6 +284,15 @@ pub async fn evaluate(db: &Db, audit: &Audit) -> Result<usize> {
         let action: String = r.try_get(4)?;
         let outcome: String = r.try_get(5)?;
         let detail: Option<String> = r.try_get(6)?;
+        if rules.watch_actions.iter().any(|a| *a == action) {
+            raises.push(Raise {
+                rule: "watched_action",
+                summary: format!("{action}: {}", detail.clone().unwrap_or_default().chars().take(300).collect::<String>()),
+                dedupe: format!("watched:{seq}"),
+                actor: actor.clone(),
+                seqs: vec![seq],
+            });
+        }
         if action == "export.held" {
             raises.push(Raise {
                 rule: "export_held",

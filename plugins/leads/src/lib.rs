@@ -97,7 +97,7 @@ fn take_in(r: &Request, channel: Channel) -> Answer {
             // A bot: it learns nothing from the answer, and nothing is kept.
             return Ok(received());
         }
-        if let Some(wait) = ratelimit::admit(r.header("x-capcrm-client"), cfg.rate_limit, now())? {
+        if let Some(wait) = ratelimit::admit(r.client(), cfg.rate_limit, now())? {
             return Ok(Response::json(429, &json!({ "error": "too many submissions; try again later", "retry_after_seconds": wait })));
         }
     } else if !submitted.website.is_empty() {

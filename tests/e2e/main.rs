@@ -15,6 +15,7 @@ mod demo;
 mod dsr;
 mod durability;
 mod exports;
+mod leads;
 mod plugins;
 mod polyglot;
 mod startup;

@@ -19,10 +19,9 @@ pub struct Assignment {
 /// answer came from the round robin, so the next lead goes to the next owner.
 pub fn assign(rules: &AssignmentRules, country: Option<&str>, turn: u64) -> Assignment {
     let country = country.map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty());
-    if let Some(c) = &country {
-        if let Some(rule) = rules.territories.iter().find(|r| r.countries.iter().any(|rc| rc.trim().to_lowercase() == *c)) {
-            return Assignment { owner: Some(rule.owner.clone()), territory: Some(rule.territory.clone()), by: "territory" };
-        }
+    let claims = |c: &String| rules.territories.iter().find(|r| r.countries.iter().any(|rc| rc.trim().to_lowercase() == *c));
+    if let Some(rule) = country.as_ref().and_then(claims) {
+        return Assignment { owner: Some(rule.owner.clone()), territory: Some(rule.territory.clone()), by: "territory" };
     }
     if rules.round_robin.is_empty() {
         return Assignment { owner: None, territory: None, by: "none" };

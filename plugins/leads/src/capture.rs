@@ -141,7 +141,8 @@ fn merge(leads: &Collection, rec: &Record, l: &Lead, channel: Channel, cfg: &Con
             fill = fill.set(field, v);
         }
     }
-    if let Some(m) = &l.message {
+    // Notes the acting person sees masked cannot be appended to without overwriting them.
+    if let (Some(m), false) = (&l.message, rec.is_masked(lead::NOTES)) {
         fill = fill.set(lead::NOTES, appended(rec.text(lead::NOTES), &note_line(m, channel)));
     }
     let mut state: LeadState = storage::get_json(&crate::state::key(&rec.id))?.unwrap_or_else(|| LeadState { id: rec.id.clone(), ..Default::default() });

@@ -15,7 +15,7 @@ pub const SOURCES: &[&str] = &["web_form", "referral", "event", "cold_call", "pa
 pub const SCORABLE: &[&str] = &["first_name", "email", "phone", "company_name", "title", "address_country"];
 
 /// Everything that can be configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// How a lead's score is computed.
@@ -90,12 +90,6 @@ impl Default for ScoringRules {
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit { per_client_per_hour: 10, all_clients_per_minute: 120 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { scoring: ScoringRules::default(), assignment: AssignmentRules::default(), rate_limit: RateLimit::default() }
     }
 }
 

@@ -176,6 +176,11 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
         assert!(statuses.contains(&429) && statuses.iter().all(|s| [202, 429].contains(s)), "{statuses:?}");
         assert_eq!(api.send("PUT", "/plugins/leads/config", Some(&rules)).status, 200);
 
+        // Working leads acts for the person: a seller reaches none of these leads (they own none).
+        let r = seller.post("/plugins/leads/leads/stage", &json!({"id": hopper_id, "to": "contacted"}));
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert_eq!(seller.get("/plugins/leads/reports").body["total"], 0);
+
         // Stages: one step at a time, each move in the history and the audit trail.
         let stage = |to: &str, note: &str| api.post("/plugins/leads/leads/stage", &json!({"id": hopper_id, "to": to, "note": note}));
         assert_eq!(stage("qualified", "").status, 409, "no skipping contact");
@@ -259,6 +264,20 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
         let state = inst.raw_query_strings(&format!("SELECT subject_id FROM plugin_storage WHERE plugin = 'leads' AND key = 'lead/{hopper_id}'"));
         assert_eq!(state.len(), 1);
         assert_eq!(state[0][0].as_deref(), hopper["subject_id"].as_str(), "a lead's state goes with its person's export and erasure");
+        // The hourly prune runs clean and keeps this hour's counters.
+        let counters = || inst.raw_query_strings("SELECT key FROM plugin_storage WHERE plugin = 'leads' AND key LIKE 'rl/client/%' ORDER BY key");
+        let live = counters();
+        let last_run = || inst.raw_query_strings("SELECT CAST(last_run_at AS TEXT), last_error FROM plugin_schedules WHERE plugin = 'leads' AND job = 'prune'");
+        let first = last_run();
+        assert_eq!(first.len(), 1, "the job is scheduled: {first:?}");
+        inst.raw_sql("UPDATE plugin_schedules SET next_run_at = 0 WHERE plugin = 'leads' AND job = 'prune'");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while last_run() == first {
+            assert!(Instant::now() < deadline, "the prune job did not run again");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(last_run()[0][1], None, "{:?}", last_run());
+        assert_eq!(counters(), live);
         drop(srv);
         let out = inst.cli(&["audit", "verify"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -3,7 +3,7 @@
 //! the address, per plugin and day): the plugin counts without ever seeing an address. Requests
 //! without it share one bucket.
 
-use capcrm_plugin_sdk::{Result, storage};
+use capcrm_plugin_sdk::{Error, Result, storage};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RateLimit;
@@ -61,12 +61,22 @@ fn wait(now: u64, len: u64) -> u64 {
     (len - now % len).div_ceil(1_000_000)
 }
 
+/// Whether a client's counter can go: its hour is over (or it is unreadable).
+pub fn stale(w: Option<Window>, now: u64) -> bool {
+    w.is_none_or(|w| w.n < now / HOUR)
+}
+
 /// Removes counters of past hours; returns how many.
 pub fn prune(now: u64) -> Result<u32> {
     let mut removed = 0;
     for key in storage::all_keys(CLIENT_PREFIX, 2000)? {
-        let stale = storage::get_json::<Window>(&key)?.is_none_or(|w| w.n < now / HOUR);
-        if stale {
+        let w = match storage::get_json::<Window>(&key) {
+            Ok(w) => w,
+            // A value that no longer decodes is as good as gone.
+            Err(Error::InvalidInput(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if stale(w, now) {
             storage::delete(&key)?;
             removed += 1;
         }
@@ -88,6 +98,14 @@ mod tests {
         assert!(!ok && w.count == 2, "a full window refuses and does not grow");
         let (w, ok) = hit(Some(w), 8, 2);
         assert!(ok && w == Window { n: 8, count: 1 });
+    }
+
+    #[test]
+    fn counters_of_past_hours_are_stale() {
+        let now = 10 * HOUR + 5;
+        assert!(stale(Some(Window { n: 9, count: 4 }), now));
+        assert!(!stale(Some(Window { n: 10, count: 4 }), now), "this hour's counter stays");
+        assert!(stale(None, now));
     }
 
     #[test]

@@ -131,6 +131,7 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!((r.body["outcome"].as_str(), r.body["owner"].as_str()), (Some("created"), Some("bob")), "alice had the last turn: {}", r.text);
         assert_eq!(r.body["score"], 30 + 15 + 5 + 5 + 5);
+        let lamarr_id = r.body["id"].as_str().unwrap().to_string();
         let r = api.post("/plugins/leads/leads", &json!({"last_name": "Hopper", "phone": "+49 (30) 123-4567", "source": "event"}));
         assert_eq!((r.status, r.body["outcome"].as_str(), r.body["id"].as_str()), (200, Some("merged"), Some(hopper_id.as_str())), "found by phone: {}", r.text);
         assert_eq!(r.body["score"], 75);
@@ -175,6 +176,18 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
         let statuses: Vec<u16> = (0..3).map(|i| form(&srv, &format!("192.0.2.{}", 10 + i), "application/json", rater.clone()).0).collect();
         assert!(statuses.contains(&429) && statuses.iter().all(|s| [202, 429].contains(s)), "{statuses:?}");
         assert_eq!(api.send("PUT", "/plugins/leads/config", Some(&rules)).status, 200);
+
+        // New scoring rules apply on a rescore; the rules again give the next round-robin turn.
+        let referrals = json!({"scoring": {"source": {"referral": 50}}, "assignment": rules["assignment"], "rate_limit": rules["rate_limit"]});
+        assert_eq!(api.send("PUT", "/plugins/leads/config", Some(&referrals)).status, 200);
+        let r = api.post("/plugins/leads/leads/rescore", &json!({"id": lamarr_id}));
+        assert_eq!((r.status, r.body["score"].as_i64()), (200, Some(50 + 15 + 5 + 5 + 5)), "{}", r.text);
+        assert_eq!(api.send("PUT", "/plugins/leads/config", Some(&rules)).status, 200);
+        assert!(audit(&api, "plugin.note.leads.config").iter().any(|e| e["detail"] == "settings changed: scoring"));
+        let owners: Vec<String> = (0..2)
+            .map(|_| api.post("/plugins/leads/leads/assign", &json!({"id": lamarr_id})).body["owner"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(owners, ["bob", "alice"], "turns 3 and 4 of alice, bob");
 
         // Working leads acts for the person: a seller reaches none of these leads (they own none).
         let r = seller.post("/plugins/leads/leads/stage", &json!({"id": hopper_id, "to": "contacted"}));
@@ -252,7 +265,7 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
         assert_eq!((rep["total"].as_u64(), rep["converted"].as_u64(), rep["conversion_rate_percent"].as_f64()), (Some(4), Some(2), Some(50.0)), "{rep}");
         assert_eq!(rep["by_source"], json!({"web_form": 3, "referral": 1}));
         assert_eq!(rep["by_stage"], json!({"converted": 2, "new": 2}));
-        assert_eq!(rep["by_owner"], json!({"dieter": 1, "bob": 2, "alice": 1}), "Rater had alice's turn; Known moved to bob");
+        assert_eq!(rep["by_owner"], json!({"dieter": 1, "bob": 1, "alice": 2}), "Rater had alice's turn, Lamarr came to her, Known moved to bob");
 
         // Nothing anyone typed reached the audit trail or the log; the plugin's state is the person's.
         let all = api.get("/api/v1/audit?limit=1000").text;

@@ -50,14 +50,47 @@ fn audit(api: &Api, action: &str) -> Vec<Value> {
     api.get(&format!("/api/v1/audit?action={action}&limit=100")).body["entries"].as_array().cloned().unwrap_or_default()
 }
 
+fn install(inst: &Instance) {
+    let manifest = plugins_dir().join("leads/plugin.toml");
+    let out = inst.cli(&["plugin", "install", guest_wasm("capcrm-leads").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(inst.cli(&["plugin", "approve", "leads"]).status.success());
+}
+
+#[test]
+fn the_host_caps_anonymous_calls_to_a_plugins_public_routes() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        install(&inst);
+        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0"]);
+        serve.env("CAPCRM_PLUGIN_PUBLIC_PER_MINUTE", "3");
+        let srv = Server::start(serve);
+        // Seven calls span at most one minute boundary, so one minute sees four of them.
+        let http = reqwest::blocking::Client::new();
+        let replies: Vec<(u16, Option<String>, String)> = (0..7)
+            .map(|_| {
+                let r = http.post(format!("{}/plugins/leads/capture", srv.base)).header("content-type", "application/json").body("{}").send().unwrap();
+                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+                (r.status().as_u16(), retry, r.text().unwrap_or_default())
+            })
+            .collect();
+        assert!(replies[..3].iter().all(|(s, _, t)| *s == 400 && t.contains("last_name")), "the plugin answers up to the cap: {replies:?}");
+        let capped: Vec<_> = replies.iter().filter(|(s, _, _)| *s == 429).collect();
+        assert!(!capped.is_empty(), "{replies:?}");
+        assert!(capped.iter().all(|(_, retry, t)| retry.as_deref().is_some_and(|w| (1..=60).contains(&w.parse::<u32>().unwrap())) && t.contains("rate_limited")), "{capped:?}");
+        // Signed-in calls are not counted.
+        let api = srv.client();
+        for _ in 0..5 {
+            assert_eq!(api.get("/plugins/leads/reports").status, 200);
+        }
+    }
+}
+
 #[test]
 fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
     for backend in backends() {
         let inst = Instance::new(backend);
-        let manifest = plugins_dir().join("leads/plugin.toml");
-        let out = inst.cli(&["plugin", "install", guest_wasm("capcrm-leads").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(inst.cli(&["plugin", "approve", "leads"]).status.success());
+        install(&inst);
         let srv = Server::start(inst.command(&["serve", "--listen", "127.0.0.1:0", "--trusted-proxy", "127.0.0.1/32"]));
         let api = srv.client();
         let r = api.post("/api/v1/users", &json!({"username": "seller", "password": "leads test passphrase 7", "roles": ["sales"]}));

@@ -24,6 +24,11 @@ impl From<PluginError> for AppError {
             PluginError::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", msg),
             PluginError::Denied(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             PluginError::Failed(_) => AppError::new(StatusCode::BAD_GATEWAY, "plugin_failed", msg),
+            PluginError::RateLimited(_, wait) => {
+                let mut e = AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg);
+                e.retry_after = Some(wait as i64);
+                e
+            }
             PluginError::Access(a) => a.into(),
             PluginError::Runtime(_) => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg),
         }

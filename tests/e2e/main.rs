@@ -16,6 +16,7 @@ mod demo;
 mod dsr;
 mod durability;
 mod exports;
+mod leads;
 mod plugins;
 mod polyglot;
 mod retention;

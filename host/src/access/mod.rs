@@ -25,7 +25,7 @@ pub use records::{Change, Filter, FilterOp, FilterValue, ListQuery, Sort, Record
 
 use crate::audit::{Actor, Audit, AuditError, AuditFilter, AuditPage, Event, Outcome};
 use crate::crypto::keystore::{BLIND_INDEX_KEY, KeyError, Keystore};
-use crate::crypto::{BlindIndexer, CryptoError};
+use crate::crypto::{BlindIndexer, ClientDigester, CryptoError};
 use crate::model::Schema;
 use crate::model::validate::ValidationError;
 use crate::store::{Db, StoreError};
@@ -131,6 +131,7 @@ pub(crate) struct GateInner {
     pub(crate) keys: Arc<Keystore>,
     pub(crate) audit: Audit,
     pub(crate) index: BlindIndexer,
+    client: ClientDigester,
     schema: RwLock<Arc<Schema>>,
 }
 
@@ -163,9 +164,17 @@ impl Gate {
                 keys,
                 audit,
                 index: BlindIndexer::new(&index_root.key),
+                client: ClientDigester::new(&index_root.key),
                 schema: RwLock::new(Arc::new(schema)),
             }),
         })
+    }
+
+    /// What a plugin's route is told of the client in `x-capcrm-client`: an opaque digest of its
+    /// address under a host-held key, per plugin and UTC day ([`ClientDigester`]), never the
+    /// address itself.
+    pub fn client_digest(&self, plugin: &str, ip: std::net::IpAddr) -> String {
+        self.inner.client.digest(plugin, ip, crate::store::now_micros().div_euclid(86_400_000_000))
     }
 
     /// The record handle for one caller: the only way to read or change records.

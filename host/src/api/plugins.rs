@@ -24,6 +24,11 @@ impl From<PluginError> for AppError {
             PluginError::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", msg),
             PluginError::Denied(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             PluginError::Failed(_) => AppError::new(StatusCode::BAD_GATEWAY, "plugin_failed", msg),
+            PluginError::RateLimited(_, wait) => {
+                let mut e = AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg);
+                e.retry_after = Some(wait as i64);
+                e
+            }
             PluginError::Access(a) => a.into(),
             PluginError::Runtime(_) => AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", msg),
         }
@@ -204,6 +209,23 @@ pub async fn preview(State(s): State<AppState>, Caller(p): Caller, Path(name): P
     Ok(ApiJson(s.plugins.preview(&p, &name, req.version.as_deref(), &req.deny, &steps).await?))
 }
 
+/// The header that names the client to a plugin (see [`crate::access::Gate::client_digest`]).
+pub const CLIENT_HEADER: &str = "x-capcrm-client";
+
+/// The request headers a plugin sees: content negotiation only, and the host's digest of the
+/// client. Whatever the client sent in [`CLIENT_HEADER`] is dropped with everything else, so the
+/// client cannot choose its own bucket.
+fn plugin_headers(headers: &HeaderMap, client: Option<String>) -> Vec<(String, String)> {
+    let pass = ["content-type", "accept", "accept-language"];
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| pass.contains(&k.as_str()))
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .collect();
+    out.extend(client.map(|c| (CLIENT_HEADER.to_string(), c)));
+    out
+}
+
 /// A plugin's own route. With a bearer token the plugin acts for that user (and can do no more
 /// than they can); without one only routes the manifest marks `public` answer.
 pub async fn route(
@@ -224,16 +246,11 @@ pub async fn route(
     let body: Bytes = axum::body::to_bytes(body, super::BODY_LIMIT)
         .await
         .map_err(|_| AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than the limit (1 MiB)"))?;
-    let pass = ["content-type", "accept", "accept-language"];
     let req = PluginRequest {
         method: method.as_str().to_string(),
         path: format!("/{rest}"),
         query: query.unwrap_or_default(),
-        headers: headers
-            .iter()
-            .filter(|(k, _)| pass.contains(&k.as_str()))
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-            .collect(),
+        headers: plugin_headers(&headers, super::auth::client_ip(&parts, &s).map(|ip| s.gate.client_digest(&name, ip))),
         body: body.to_vec(),
     };
     let resp = s.plugins.http(&name, req, acting.as_ref()).await?;
@@ -251,4 +268,23 @@ pub async fn route(
     out.headers_mut().insert("x-content-type-options", axum::http::HeaderValue::from_static("nosniff"));
     out.headers_mut().insert("content-security-policy", axum::http::HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'self'"));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugins_see_content_headers_and_the_hosts_client_digest_only() {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "application/json".parse().unwrap());
+        h.insert("authorization", "Bearer secret-token".parse().unwrap());
+        h.insert("cookie", "capcrm_session=abc".parse().unwrap());
+        h.insert("x-forwarded-for", "198.51.100.4".parse().unwrap());
+        h.insert(CLIENT_HEADER, "0000000000000000ffffffffffffffff".parse().unwrap());
+        let out = plugin_headers(&h, Some("a1b2".into()));
+        assert_eq!(out, vec![("content-type".to_string(), "application/json".to_string()), (CLIENT_HEADER.to_string(), "a1b2".to_string())]);
+        let none = plugin_headers(&h, None);
+        assert!(!none.iter().any(|(k, _)| k == CLIENT_HEADER), "a client cannot name its own bucket: {none:?}");
+    }
 }

@@ -86,6 +86,9 @@ pub async fn serve_app(r: &Resolved, app: App, a: ServeArgs, banner: Option<Stri
     }
     let state = AppState { gate: app.gate.clone(), auth: app.auth.clone(), plugins: app.plugins.clone(), trusted_proxies: std::sync::Arc::new(trusted) };
     let routes = router(state);
+    if let Some(n) = std::env::var("CAPCRM_PLUGIN_PUBLIC_PER_MINUTE").ok().and_then(|v| v.parse().ok()) {
+        app.plugins.public_cap.set_per_minute(n);
+    }
     let retry_ms: u64 = std::env::var("CAPCRM_EVENT_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dispatcher = crate::plugin::dispatch::Dispatcher::new(app.plugins.clone(), app.db.clone(), std::time::Duration::from_millis(retry_ms));
     tokio::spawn(dispatcher.run());

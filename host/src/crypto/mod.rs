@@ -187,10 +187,53 @@ impl BlindIndexer {
     }
 }
 
+/// Names a client's address to plugins without giving it away: a keyed digest per plugin and per
+/// UTC day. A plugin can count a client's requests (to rate-limit a public form) but cannot learn
+/// the address, link a client across plugins, or follow it from one day to the next. An IPv6
+/// client counts as its /64, which one subscriber usually holds whole.
+#[derive(Clone, Debug)]
+pub struct ClientDigester {
+    key: SecretKey,
+}
+
+impl ClientDigester {
+    pub fn new(index_root: &SecretKey) -> Self {
+        ClientDigester { key: index_root.derive("plugin-client-v1") }
+    }
+    pub fn digest(&self, plugin: &str, ip: std::net::IpAddr, day: i64) -> String {
+        let addr: Vec<u8> = match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
+        };
+        let d = self.key.mac(&[plugin.as_bytes(), &day.to_be_bytes(), &addr]);
+        hex::encode(&d[..16])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn client_digests_count_a_client_without_naming_it() {
+        let root = SecretKey::generate();
+        let c = ClientDigester::new(&root);
+        let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let d = c.digest("leads", ip, 20_000);
+        assert_eq!(d, c.digest("leads", ip, 20_000), "stable within a day, so a plugin can count");
+        assert_eq!(d.len(), 32);
+        assert!(d.chars().all(|ch| ch.is_ascii_hexdigit()), "hex, so nothing of the address shows");
+        assert_ne!(d, c.digest("leads", "203.0.113.8".parse().unwrap(), 20_000), "clients differ");
+        assert_ne!(d, c.digest("dsr", ip, 20_000), "plugins cannot link a client");
+        assert_ne!(d, c.digest("leads", ip, 20_001), "nor follow it past the day");
+        assert_eq!(d, c.digest("leads", "::ffff:203.0.113.7".parse().unwrap(), 20_000), "a mapped IPv4 address is the IPv4 client");
+        let a = c.digest("leads", "2001:db8:1:2::1".parse().unwrap(), 20_000);
+        assert_eq!(a, c.digest("leads", "2001:db8:1:2:ffff::9".parse().unwrap(), 20_000), "one /64, one client");
+        assert_ne!(a, c.digest("leads", "2001:db8:1:3::1".parse().unwrap(), 20_000));
+        assert_ne!(d, ClientDigester::new(&SecretKey::generate()).digest("leads", ip, 20_000), "keyed: another key, another digest");
+        assert_ne!(c.key.expose(), BlindIndexer::new(&root).key.expose(), "its own sub-key");
+    }
 
     fn dk() -> DataKey {
         DataKey { id: "k1".into(), version: 1, key: SecretKey::generate() }

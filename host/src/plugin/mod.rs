@@ -15,6 +15,7 @@ pub mod engine;
 pub mod harness;
 pub mod host;
 pub mod manifest;
+pub mod public_cap;
 pub mod registry;
 
 use crate::access::{AccessError, Gate, Principal};
@@ -37,6 +38,9 @@ pub enum PluginError {
     Conflict(String),
     #[error("permission denied: {0}")]
     Denied(String),
+    /// The plugin's public routes reached the host's cap for this minute; retry after the seconds.
+    #[error("too many requests to the public routes of plugin {0}; try again in {1} s")]
+    RateLimited(String, u64),
     /// The plugin trapped, ran out of time or memory, or broke a limit; its writes were rolled back.
     #[error("the plugin failed: {0}")]
     Failed(String),
@@ -118,6 +122,8 @@ pub struct PluginRuntime {
     pub registry: Registry,
     gate: Gate,
     loaded: Mutex<HashMap<String, PluginPre<PluginState>>>,
+    /// Caps anonymous requests to public routes, per plugin.
+    pub public_cap: public_cap::PublicCap,
 }
 
 impl PluginRuntime {
@@ -127,6 +133,7 @@ impl PluginRuntime {
             registry: Registry::new(gate.clone()),
             gate,
             loaded: Mutex::new(HashMap::new()),
+            public_cap: public_cap::PublicCap::default(),
         }))
     }
 
@@ -313,6 +320,12 @@ impl PluginRuntime {
                 PluginError::NotFound(format!("plugin {name} has no approved route {route}"))
             };
             return (Err(err), Trace::default());
+        }
+        // Only anonymous calls count: signed-in ones are bounded by their sign-in.
+        if acting.is_none()
+            && let Err(wait) = self.public_cap.admit(name, crate::store::now_micros())
+        {
+            return (Err(PluginError::RateLimited(name.to_string(), wait)), Trace::default());
         }
         let wit_req = host::exports::capcrm::plugin::http::Request {
             method: req.method,

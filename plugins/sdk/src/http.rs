@@ -37,6 +37,13 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The host's opaque name for the client (`x-capcrm-client`): a keyed digest of its address,
+    /// the same for one client all day and different for every plugin. For rate limits; it
+    /// reveals nothing of the address. `None` when the host does not know the client.
+    pub fn client(&self) -> Option<&str> {
+        self.header("x-capcrm-client")
+    }
+
     /// The body decoded as JSON; [`Error::InvalidInput`](crate::Error::InvalidInput) if it does
     /// not fit `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
@@ -151,6 +158,7 @@ mod tests {
         assert_eq!(percent_decode("%4"), "%4");
         assert!(r.is("get", "/run"));
         assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.client(), None);
         assert_eq!(r.json::<serde_json::Value>().unwrap()["a"], 1);
     }
 

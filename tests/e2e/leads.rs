@@ -93,9 +93,12 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
         install(&inst);
         let srv = Server::start(inst.command(&["serve", "--listen", "127.0.0.1:0", "--trusted-proxy", "127.0.0.1/32"]));
         let api = srv.client();
-        let r = api.post("/api/v1/users", &json!({"username": "seller", "password": "leads test passphrase 7", "roles": ["sales"]}));
-        assert_eq!(r.status, 201, "{}", r.text);
+        for name in ["seller", "alice", "bob", "dieter"] {
+            let r = api.post("/api/v1/users", &json!({"username": name, "password": "leads test passphrase 7", "roles": ["sales"]}));
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
         let seller = Api::login(&srv.base, "seller", "leads test passphrase 7");
+        let dieter = Api::login(&srv.base, "dieter", "leads test passphrase 7");
 
         // Rules: DACH leads to dieter, everyone else in turn to alice and bob; a small per-client limit.
         let rules = json!({
@@ -222,10 +225,17 @@ fn a_lead_is_captured_deduplicated_scored_assigned_worked_and_converted() {
             .collect();
         assert_eq!(owners, ["bob", "alice"], "turns 3 and 4 of alice, bob");
 
-        // Working leads acts for the person: a seller reaches none of these leads (they own none).
+        // Working leads acts for the person: a seller reaches none of these leads (they own none);
+        // the lead assigned to dieter is his record, which his own-records scope reaches.
         let r = seller.post("/plugins/leads/leads/stage", &json!({"id": hopper_id, "to": "contacted"}));
         assert_eq!(r.status, 404, "{}", r.text);
         assert_eq!(seller.get("/plugins/leads/reports").body["total"], 0);
+        assert_eq!(seller.get(&format!("/api/v1/records/lead/{hopper_id}")).status, 404);
+        let his = dieter.get(&format!("/api/v1/records/lead/{hopper_id}"));
+        assert_eq!(his.status, 200, "{}", his.text);
+        assert_eq!(dieter.get("/plugins/leads/reports").body["total"], 1, "his own lead");
+        let r = api.post("/plugins/leads/leads/assign", &json!({"id": lamarr_id, "owner": "nobody_here"}));
+        assert_eq!(r.status, 400, "{}", r.text);
 
         // Stages: one step at a time, each move in the history and the audit trail.
         let stage = |to: &str, note: &str| api.post("/plugins/leads/leads/stage", &json!({"id": hopper_id, "to": to, "note": note}));

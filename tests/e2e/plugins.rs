@@ -593,6 +593,9 @@ fn first_party_manifests_ask_for_no_field_they_do_not_use() {
                     checked += 1;
                 }
             }
+            if grant.get("assign").and_then(|c| c.as_bool()) == Some(true) {
+                assert!(source.contains(".assign("), "{name} asks to assign {object} records but never does");
+            }
             if grant.get("create").and_then(|c| c.as_bool()) == Some(true) {
                 assert!(source.contains(&format!("\"{object}\"")), "{name} asks to create {object} records but never opens {object}");
             }

@@ -76,6 +76,8 @@ pub struct PluginGrant {
     pub subjects: BTreeSet<SubjectOp>,
     /// Object -> the purpose its records' people must consent to for the plugin to reach them.
     pub consent: BTreeMap<String, String>,
+    /// Objects whose records the plugin may give to a user (`assign:<object>`).
+    pub assign: BTreeSet<String>,
 }
 
 impl PluginGrant {
@@ -153,6 +155,12 @@ impl Effective {
     }
 
     /// The owners whose records an `own` or `team` scope reaches (`None` for `all`).
+    /// Whether the caller may give records of `object` to a user: people with the right to update
+    /// them may; a plugin needs `assign:<object>` as well.
+    pub fn may_assign(&self, object: &ObjectDef) -> bool {
+        self.may(object, Action::Update) && self.plugin.as_ref().is_none_or(|g| g.assign.contains(&object.name))
+    }
+
     /// The purpose a plugin's grant on `object` is conditioned on: it reaches only the records of
     /// people who consent to it now. People's own access is never conditioned this way.
     pub fn consent_purpose(&self, object: &str) -> Option<&str> {

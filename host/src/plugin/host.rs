@@ -367,6 +367,27 @@ impl capcrm::plugin::records::HostCollection for PluginState {
         Ok(r)
     }
 
+    async fn assign(&mut self, c: Resource<Collection>, id: String, owner: String) -> wasmtime::Result<Result<RecordData, WitError>> {
+        let object = self.object_of(&c)?;
+        if let Err(e) = self.charge().and_then(|_| self.check_handed(&id)) {
+            return Ok(Err(e));
+        }
+        if owner.len() > 200 {
+            return Ok(Err(WitError::InvalidInput("a user name is at most 200 bytes".into())));
+        }
+        let r = self.records().assign(&object, &id, &owner).await.map_err(to_wit);
+        if r.is_ok() {
+            self.log.push(format!("assign        {object}/{id}"));
+        }
+        Ok(match r {
+            Ok(v) => self.data(v),
+            Err(e) => {
+                self.note_error(&e);
+                Err(e)
+            }
+        })
+    }
+
     async fn drop(&mut self, c: Resource<Collection>) -> wasmtime::Result<()> {
         self.table.delete(c)?;
         Ok(())

@@ -134,6 +134,9 @@ pub struct ObjectAccess {
     pub create: bool,
     #[serde(default)]
     pub delete: bool,
+    /// May give records to users (`assign:<object>`), e.g. a lead to the salesperson it goes to.
+    #[serde(default)]
+    pub assign: bool,
     /// A purpose (e.g. `marketing`): the plugin reaches only records of people who consent to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<String>,
@@ -355,6 +358,9 @@ impl Manifest {
             if let Some(p) = &acc.consent {
                 caps.insert(format!("consent:{object}={p}"));
             }
+            if acc.assign {
+                caps.insert(format!("assign:{object}"));
+            }
         }
         caps.extend(self.events.iter().map(|e| format!("event:{e}")));
         caps.extend(self.routes.iter().map(|r| format!("route:{r}")));
@@ -388,6 +394,10 @@ pub fn grant_of(plugin: &str, caps: &BTreeSet<String>) -> Arc<PluginGrant> {
             }
             "subject" => {
                 g.subjects.extend(SubjectOp::parse(rest));
+                continue;
+            }
+            "assign" => {
+                g.assign.insert(rest.to_string());
                 continue;
             }
             "consent" => {
@@ -443,6 +453,12 @@ quota_bytes = 1000
         assert_eq!(g.fields.get(&("contact".into(), "email".into())), Some(&FieldAccess::Masked));
         assert!(g.create.is_empty());
         assert_eq!(g.subjects.iter().copied().collect::<Vec<_>>(), vec![SubjectOp::Find]);
+        assert!(g.assign.is_empty() && g.consent.is_empty(), "nothing asked, nothing granted");
+        let m = Manifest::parse(&HELLO.replace("[access.contact]", "[access.contact]\nassign = true\nconsent = \"marketing\"")).unwrap();
+        let caps = m.capabilities();
+        assert!(caps.contains("assign:contact") && caps.contains("consent:contact=marketing"), "{caps:?}");
+        let g = grant_of("hello@0.1.0", &caps);
+        assert!(g.assign.contains("contact") && g.consent.get("contact").map(String::as_str) == Some("marketing"));
         let m = Manifest::parse(&HELLO.replace("[\"find\"]", "[\"shred_everything\"]")).unwrap();
         assert!(m.validate(&Schema::builtin(), &LimitMaxima::default()).unwrap_err().to_string().contains("shred_everything"));
     }

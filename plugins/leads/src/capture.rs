@@ -109,7 +109,12 @@ fn create(leads: &Collection, l: &Lead, channel: Channel, cfg: &Config, duplicat
     if a.by == "round_robin" {
         storage::put_json(TURN, &(turn + 1), None)?;
     }
-    set_owner(&mut state, &rec, a.owner.clone())?;
+    if !set_owner(leads, &mut state, &rec, a.owner.clone())? {
+        // The rules name somebody who is not (or no longer) a user: the lead waits unassigned.
+        set_owner(leads, &mut state, &rec, None)?;
+        state.assigned_by = "none".into();
+        audit_note("leads.owner_unknown", &format!("lead {}: the assignment rules name no enabled user", rec.id))?;
+    }
     save_state(&state, &rec)?;
     let how = match &duplicate_of {
         Some(c) => format!("new lead, duplicate of contact {c}"),

@@ -38,7 +38,17 @@ pub fn save_state(state: &LeadState, rec: &Record) -> Result<()> {
 }
 
 /// Gives the lead to `owner` (or to nobody), filing it under them for reports.
-pub fn set_owner(state: &mut LeadState, rec: &Record, owner: Option<String>) -> Result<()> {
+/// Gives the lead to `owner` (a user name) or to nobody. The record itself becomes the owner's,
+/// so a salesperson who sees only their own records sees it. Returns false, changing nothing,
+/// when no enabled user has that name.
+pub fn set_owner(leads: &Collection, state: &mut LeadState, rec: &Record, owner: Option<String>) -> Result<bool> {
+    if let Some(new) = &owner {
+        match leads.assign(&rec.id, new) {
+            Ok(_) => {}
+            Err(capcrm_plugin_sdk::Error::InvalidInput(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(old) = &state.owner {
         storage::delete(&owner_key(old, &rec.id))?;
     }
@@ -46,7 +56,7 @@ pub fn set_owner(state: &mut LeadState, rec: &Record, owner: Option<String>) -> 
         storage::put(&owner_key(new, &rec.id), b"", rec.subject.as_deref())?;
     }
     state.owner = owner;
-    Ok(())
+    Ok(true)
 }
 
 /// A lead the acting person may see, with its state (made up from the record if the lead was
@@ -128,7 +138,9 @@ pub fn reassign(r: &capcrm_plugin_sdk::Request, cfg: &Config) -> Answer {
             (got.owner, got.by)
         }
     };
-    set_owner(&mut state, &rec, owner)?;
+    if !set_owner(&leads, &mut state, &rec, owner)? {
+        return bad(400, "no enabled user has that user name");
+    }
     state.assigned_by = by.to_string();
     save_state(&state, &rec)?;
     audit_note("leads.assigned", &format!("lead {} to {} ({by})", rec.id, state.owner.as_deref().unwrap_or("nobody")))?;

@@ -1,6 +1,6 @@
 //! Write capcrm plugins in Rust.
 //!
-//! A capcrm plugin is a WebAssembly component built against the `capcrm:plugin@0.1.1` contract
+//! A capcrm plugin is a WebAssembly component built against the `capcrm:plugin@0.1.2` contract
 //! (`wit/plugin.wit`). This crate wraps the generated bindings so that the common things take one
 //! line, and exports a plugin from one trait impl and one macro:
 //!

@@ -90,7 +90,13 @@ impl Collection {
         self.inner.update(id, &fields.into_values()?, Some(version))
     }
 
-    /// Deletes a handed record, if deletion was granted.
+    /// Gives a handed record to a user, by user name, so their record scope reaches it (needs
+    /// `assign = true` for the object in the manifest).
+    pub fn assign(&self, id: &str, owner: &str) -> Result<Record> {
+        self.inner.assign(id, owner)
+    }
+
+    /// Deletes a record this invocation was handed (needs `delete = true` in the manifest).
     pub fn delete(&self, id: &str) -> Result<()> {
         self.inner.delete(id)
     }

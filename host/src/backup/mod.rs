@@ -1243,16 +1243,11 @@ async fn all_tables(db: &Db) -> Result<Vec<String>> {
 /// The key is checked before anything is created; after the rows are in, the root key, every
 /// active data key and the audit chain are verified. On failure everything the restore created is
 /// removed and the error says so.
-pub async fn restore(from: &Path, settings: &Settings, progress: bool) -> Result<RestoreSummary> {
-    let ring = RootKeyring::load(settings.root_key.clone()).map_err(|e| BackupError::RootKey(e.to_string()))?;
-
-    let path = from.to_path_buf();
-    let sealed = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(&path).map_err(file_err("open", &path))?;
-        Ok::<_, BackupError>(SealedBackup::parse(BufReader::with_capacity(1 << 20, f))?)
-    })
-    .await
-    .map_err(join_err)??;
+/// Opens a backup file: picks the root key version its public context names, unlocks the stream
+/// (which authenticates the first chunk) and reads the header line. Blocking.
+fn open_backup(file: &Path, ring: &RootKeyring) -> Result<(Lines, Header, Context)> {
+    let f = std::fs::File::open(file).map_err(file_err("open", file))?;
+    let sealed = SealedBackup::parse(BufReader::with_capacity(1 << 20, f))?;
     let context: Context = serde_json::from_slice(sealed.unverified_context())
         .map_err(|_| BackupError::Malformed("the public header is not a capcrm backup context".into()))?;
     if context.format != FORMAT {
@@ -1265,18 +1260,18 @@ pub async fn restore(from: &Path, settings: &Settings, progress: bool) -> Result
         ))
     })?;
     let key = root.key.derive(KEY_INFO);
+    let reader = sealed.unlock(key.expose()).map_err(|error| BackupError::CannotOpen { version, error })?;
+    let mut lines = Lines { inner: BufReader::with_capacity(1 << 16, reader), buf: Vec::new(), line: 0 };
+    let first = lines.next()?.ok_or_else(|| BackupError::Malformed("the stream is empty".into()))?;
+    let header: Header = serde_json::from_slice(first).map_err(|e| json_problem(1, &e))?;
+    Ok((lines, header, context))
+}
 
-    // Unlocking authenticates the first chunk, which holds the header line.
-    let (lines, header) = tokio::task::spawn_blocking(move || {
-        let reader = sealed.unlock(key.expose()).map_err(|error| BackupError::CannotOpen { version, error })?;
-        let mut lines = Lines { inner: BufReader::with_capacity(1 << 16, reader), buf: Vec::new(), line: 0 };
-        let first = lines.next()?.ok_or_else(|| BackupError::Malformed("the stream is empty".into()))?;
-        let header: Header = serde_json::from_slice(first).map_err(|e| json_problem(1, &e))?;
-        Ok::<_, BackupError>((lines, header))
-    })
-    .await
-    .map_err(join_err)??;
-    check_header(&header, version, &ring, &settings.location)?;
+pub async fn restore(from: &Path, settings: &Settings, progress: bool) -> Result<RestoreSummary> {
+    let ring = RootKeyring::load(settings.root_key.clone()).map_err(|e| BackupError::RootKey(e.to_string()))?;
+    let (path, r2) = (from.to_path_buf(), ring.clone());
+    let (lines, header, context) = tokio::task::spawn_blocking(move || open_backup(&path, &r2)).await.map_err(join_err)??;
+    check_header(&header, context.root_key_version, &ring, &settings.location)?;
 
     let (target, db) = Target::prepare(&settings.location).await?;
     match fill_and_verify(&db, lines, &header, &ring, progress).await {

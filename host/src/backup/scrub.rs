@@ -16,7 +16,7 @@
 //! Which erasures a file has seen is in its public context (`erasures_through`, the time of the
 //! newest one), so deciding that a file needs no work reads 60-odd bytes, not the file.
 
-use super::stream::{BackupReader, BackupWriter, SealedBackup};
+use super::stream::{BackupWriter, SealedBackup};
 use super::{
     BackupError, Context, EndOut, FORMAT, Header, KEY_INFO, LineIn, Lines, Result, RowOut, TABLES, Trailer, file_err,
     json_problem, open_partial,
@@ -189,21 +189,7 @@ impl Plan {
 }
 
 fn open_lines(file: &Path, ring: &RootKeyring) -> Result<(Lines, Header, Context)> {
-    let f = std::fs::File::open(file).map_err(file_err("open", file))?;
-    let sealed = SealedBackup::parse(BufReader::with_capacity(1 << 20, f))?;
-    let context = parse_context(sealed.unverified_context())?;
-    let version = context.root_key_version;
-    let root = ring.get(version).ok_or_else(|| {
-        BackupError::RootKey(format!(
-            "the backup was made under root key version {version}, which the configured key source does not hold"
-        ))
-    })?;
-    let key = root.key.derive(KEY_INFO);
-    let reader: BackupReader<_> = sealed.unlock(key.expose()).map_err(|error| BackupError::CannotOpen { version, error })?;
-    let mut lines = Lines { inner: BufReader::with_capacity(1 << 16, reader), buf: Vec::new(), line: 0 };
-    let first = lines.next()?.ok_or_else(|| BackupError::Malformed("the stream is empty".into()))?;
-    let header: Header = serde_json::from_slice(first).map_err(|e| json_problem(1, &e))?;
-    Ok((lines, header, context))
+    super::open_backup(file, ring)
 }
 
 /// Reads every row line, calling `each(table, values)`; returns the trailer.

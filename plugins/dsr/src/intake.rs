@@ -44,12 +44,7 @@ pub fn check(i: &Intake) -> std::result::Result<Regime, String> {
 /// Parses a JSON body or an `application/x-www-form-urlencoded` one into `T`.
 pub fn form_or_json<T: serde::de::DeserializeOwned>(content_type: &str, body: &[u8]) -> std::result::Result<T, String> {
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let text = std::str::from_utf8(body).map_err(|_| "the form is not UTF-8".to_string())?;
-        let mut map = serde_json::Map::new();
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(url_decode(k), Value::String(url_decode(v)));
-        }
+        let map = capcrm_plugin_sdk::form_fields(body)?;
         return serde_json::from_value(Value::Object(map)).map_err(|e| format!("the form does not fit: {e}"));
     }
     serde_json::from_slice(body).map_err(|e| format!("the body does not fit: {e}"))
@@ -58,26 +53,6 @@ pub fn form_or_json<T: serde::de::DeserializeOwned>(content_type: &str, body: &[
 /// Parses an intake form or JSON body.
 pub fn parse_intake(content_type: &str, body: &[u8]) -> std::result::Result<Intake, String> {
     form_or_json(content_type, body)
-}
-
-/// Decodes `application/x-www-form-urlencoded` text (`+` is a space; a bad escape stays as it is).
-pub fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 2;
-            }
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A short, stable id for a request: its receipt time and a hash of the requester.
@@ -105,7 +80,7 @@ mod tests {
         let form = parse_intake("application/x-www-form-urlencoded", b"regime=pipl&kind=access&email=li%40example.cn&name=Li+Na&website=").unwrap();
         assert_eq!((form.regime.as_str(), form.email.as_str(), form.name.as_str()), ("pipl", "li@example.cn", "Li Na"));
         assert!(parse_intake("application/json", br#"{"regime":"gdpr","surprise":1}"#).is_err(), "unknown fields are refused");
-        assert_eq!(url_decode("100%25+sure%"), "100% sure%");
+        assert_eq!(capcrm_plugin_sdk::percent_decode("100%25+sure%"), "100% sure%");
         assert_ne!(request_id(1, "a@b.example"), request_id(2, "a@b.example"));
         assert_eq!(request_id(1, "A@b.example"), request_id(1, "a@b.example"));
     }

@@ -72,12 +72,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Intake, String> {
         return Err(format!("the body is larger than {MAX_BODY} bytes"));
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let text = std::str::from_utf8(body).map_err(|_| "the form is not UTF-8".to_string())?;
-        let mut map = serde_json::Map::new();
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(url_decode(k), Value::String(url_decode(v)));
-        }
+        let map = capcrm_plugin_sdk::form_fields(body)?;
         return serde_json::from_value(Value::Object(map)).map_err(|e| format!("the form does not fit: {}", describe(&e)));
     }
     if !(content_type.is_empty() || content_type.starts_with("application/json")) {
@@ -95,26 +90,6 @@ pub fn describe(e: &serde_json::Error) -> String {
         serde_json::error::Category::Data => "every field is text (a JSON string)".into(),
         _ => format!("malformed JSON at line {} column {}", e.line(), e.column()),
     }
-}
-
-/// Decodes `application/x-www-form-urlencoded` text (`+` is a space; a bad escape stays as is).
-pub fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'+', _) => out.push(b' '),
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 2;
-            }
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The host's rule for email fields, so a refusal comes before anything is written.
@@ -188,7 +163,7 @@ mod tests {
         assert_eq!((form.first_name.as_str(), form.last_name.as_str(), form.email.as_str()), ("Ada", "Love lace", "ada@example.com"));
         let json = parse("application/json; charset=utf-8", br#"{"last_name":"Lovelace","email":"ada@example.com"}"#).unwrap();
         assert_eq!(json, good());
-        assert_eq!(url_decode("100%25+sure%"), "100% sure%");
+        assert_eq!(capcrm_plugin_sdk::percent_decode("100%25+sure%"), "100% sure%");
     }
 
     #[test]

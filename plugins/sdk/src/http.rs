@@ -98,7 +98,21 @@ impl Response {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// The fields of a form post (`application/x-www-form-urlencoded`) as a JSON object of strings,
+/// ready for `serde_json::from_value` into the plugin's own type. Refuses a body that is not UTF-8.
+pub fn form_fields(body: &[u8]) -> core::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+    let text = core::str::from_utf8(body).map_err(|_| "the form is not UTF-8".to_string())?;
+    let mut map = serde_json::Map::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        map.insert(percent_decode(k), serde_json::Value::String(percent_decode(v)));
+    }
+    Ok(map)
+}
+
+/// Decodes `application/x-www-form-urlencoded` text: `%XX` escapes, `+` as a space; a bad escape
+/// stays as it is.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -49,6 +49,9 @@ const MAX_CONTACTS: usize = 20;
 
 struct Consent;
 
+/// A route's handler.
+type Handler = fn(&Request) -> Result<Response>;
+
 fn bad(status: u16, m: impl Into<String>) -> Result<Response> {
     Ok(Response::json(status, &json!({ "error": m.into() })))
 }
@@ -319,7 +322,7 @@ fn sweep() -> Result<()> {
 
 impl Plugin for Consent {
     fn on_http(request: Request) -> Result<Response> {
-        let routes: [(&str, &str, fn(&Request) -> Result<Response>); 9] = [
+        let routes: [(&str, &str, Handler); 9] = [
             ("GET", "/purposes", |_| Ok(Response::json(200, &config()?))),
             ("POST", "/subscribe", subscribe),
             ("POST", "/subscribe/confirm", |r| confirm(r, "sub")),

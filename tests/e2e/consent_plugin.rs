@@ -222,6 +222,10 @@ fn double_opt_in_and_withdrawal_decide_what_a_consent_conditioned_plugin_reaches
         assert_eq!(p["purposes"], json!(["marketing", "events"]));
         let (s, v) = public.json("/subscribe", json!({"email": ada_email, "purpose": "newsletter", "policy_version": "1"}));
         assert_eq!((s, v["error"].as_str()), (400, Some("`purpose` must be one of marketing, events")));
+        let (s, v) = public.json("/unsubscribe", json!({"email": ada_email, "purpose": "newsletter"}));
+        assert_eq!(s, 202, "a purpose taken off the list can still be withdrawn: {v}");
+        let (s, _) = public.json("/unsubscribe", json!({"email": ada_email, "purpose": "resale"}));
+        assert_eq!(s, 400, "one never offered is unknown");
 
         // Every step is on record, and no entry holds an address.
         let notes: Vec<String> = inst.raw_query_strings("SELECT action FROM audit_log WHERE action LIKE 'plugin.note.consent.%'").into_iter().map(|r| r[0].clone().unwrap()).collect();

@@ -67,44 +67,70 @@ pub struct Recorded {
     pub policy_version: String,
 }
 
-/// The administrator's purpose list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The purpose list an administrator sends.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct PurposeList {
+    /// Purposes people may consent to from now on.
+    pub purposes: Vec<String>,
+}
+
+/// The purposes in use, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// Purposes people may consent to.
     pub purposes: Vec<String>,
+    /// Purposes taken off the list: nobody consents to them any more, but whoever did may still
+    /// withdraw (withdrawing must stay as easy as consenting was).
+    #[serde(default)]
+    pub retired: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { purposes: DEFAULT_PURPOSES.iter().map(|p| p.to_string()).collect() }
+        Config { purposes: DEFAULT_PURPOSES.iter().map(|p| p.to_string()).collect(), retired: Vec::new() }
     }
 }
 
 impl Config {
     /// Why a list is refused: empty, too long, a name the host would not take, or a repeat.
-    pub fn check(&self) -> Result<(), String> {
-        if self.purposes.is_empty() || self.purposes.len() > MAX_PURPOSES {
+    pub fn check(list: &PurposeList) -> Result<(), String> {
+        let purposes = &list.purposes;
+        if purposes.is_empty() || purposes.len() > MAX_PURPOSES {
             return Err(format!("`purposes` holds 1 to {MAX_PURPOSES} names"));
         }
-        for (i, p) in self.purposes.iter().enumerate() {
+        for (i, p) in purposes.iter().enumerate() {
             if !valid_purpose(p) {
                 return Err(format!("purpose {} must be 1 to 64 lower-case letters, digits, - and _", i + 1));
             }
-            if self.purposes[..i].contains(p) {
+            if purposes[..i].contains(p) {
                 return Err(format!("purpose `{p}` is listed twice"));
             }
         }
         Ok(())
     }
 
-    /// `purpose` if it is on the list; otherwise the message naming the list.
+    /// The configuration after the administrator sets `list`: what leaves the list is retired, what
+    /// comes back is offered again.
+    pub fn replaced_by(&self, list: PurposeList) -> Config {
+        let mut retired: Vec<String> = self.retired.iter().chain(&self.purposes).filter(|p| !list.purposes.contains(p)).cloned().collect();
+        retired.sort();
+        retired.dedup();
+        Config { purposes: list.purposes, retired }
+    }
+
+    /// `purpose` if it is offered; otherwise the message naming the list.
     pub fn purpose<'a>(&self, purpose: &'a str) -> Result<&'a str, String> {
         if self.purposes.iter().any(|p| p == purpose) {
             Ok(purpose)
         } else {
             Err(format!("`purpose` must be one of {}", self.purposes.join(", ")))
         }
+    }
+
+    /// `purpose` if it may be withdrawn or refused: offered now, or once.
+    pub fn refusable<'a>(&self, purpose: &'a str) -> Result<&'a str, String> {
+        if self.retired.iter().any(|p| p == purpose) { Ok(purpose) } else { self.purpose(purpose) }
     }
 }
 
@@ -150,7 +176,7 @@ pub fn check_unsubscribe(u: &Unsubscribe, config: &Config) -> Result<(), String>
     if !valid_email(&u.email) {
         return Err("`email` must be an email address".into());
     }
-    config.purpose(&u.purpose).map(|_| ())
+    config.refusable(&u.purpose).map(|_| ())
 }
 
 /// Checks a decision staff record.
@@ -158,7 +184,7 @@ pub fn check_recorded(r: &Recorded, config: &Config) -> Result<(), String> {
     if !valid_email(&r.email) {
         return Err("`email` must be an email address".into());
     }
-    config.purpose(&r.purpose)?;
+    if r.granted { config.purpose(&r.purpose)? } else { config.refusable(&r.purpose)? };
     check_text("source", &r.source, 200, true)?;
     check_text("policy_version", &r.policy_version, 64, true)
 }
@@ -292,7 +318,7 @@ mod tests {
         assert!(check_subscribe(&Subscribe { policy_version: " ".into(), ..sub() }, &config).is_err(), "the policy shown is required");
         assert!(check_subscribe(&Subscribe { source: "x".repeat(201), ..sub() }, &config).is_err());
         assert!(check_subscribe(&Subscribe { source: "line\nbreak".into(), ..sub() }, &config).is_err());
-        let custom = Config { purposes: vec!["events".into()] };
+        let custom = Config::default().replaced_by(PurposeList { purposes: vec!["events".into()] });
         assert!(check_subscribe(&sub(), &custom).is_err(), "marketing is not on this list");
         assert_eq!(check_unsubscribe(&Unsubscribe { email: "ada@example.com".into(), purpose: "events".into(), website: String::new() }, &custom), Ok(()));
         let rec = Recorded { email: "ada@example.com".into(), purpose: "newsletter".into(), granted: true, source: String::new(), policy_version: "1".into() };
@@ -302,12 +328,30 @@ mod tests {
 
     #[test]
     fn purpose_lists_take_the_hosts_names_once_each() {
-        assert_eq!(Config::default().check(), Ok(()));
-        assert!(Config { purposes: vec![] }.check().is_err());
-        assert!(Config { purposes: vec!["marketing".into(), "marketing".into()] }.check().is_err());
-        assert!(Config { purposes: vec!["Marketing!".into()] }.check().is_err());
-        assert!(Config { purposes: (0..=MAX_PURPOSES).map(|i| format!("p{i}")).collect() }.check().is_err());
+        let list = |p: &[&str]| PurposeList { purposes: p.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(Config::check(&list(DEFAULT_PURPOSES)), Ok(()));
+        assert!(Config::check(&list(&[])).is_err());
+        assert!(Config::check(&list(&["marketing", "marketing"])).is_err());
+        assert!(Config::check(&list(&["Marketing!"])).is_err());
+        let many: Vec<String> = (0..=MAX_PURPOSES).map(|i| format!("p{i}")).collect();
+        assert!(Config::check(&PurposeList { purposes: many }).is_err());
         assert!(valid_purpose("email-newsletter_2") && !valid_purpose("") && !valid_purpose(&"x".repeat(65)) && !valid_purpose("a b"));
+    }
+
+    #[test]
+    fn a_purpose_taken_off_the_list_can_still_be_withdrawn() {
+        let list = |p: &[&str]| PurposeList { purposes: p.iter().map(|s| s.to_string()).collect() };
+        let c = Config::default().replaced_by(list(&["marketing", "events"]));
+        assert_eq!(c.retired, vec!["newsletter".to_string(), "profiling".to_string()]);
+        let ada = |purpose: &str| Unsubscribe { email: "ada@example.com".into(), purpose: purpose.into(), website: String::new() };
+        assert_eq!(check_unsubscribe(&ada("newsletter"), &c), Ok(()), "whoever consented may withdraw");
+        assert!(check_unsubscribe(&ada("resale"), &c).is_err(), "a purpose never offered is unknown");
+        assert!(check_subscribe(&Subscribe { purpose: "newsletter".into(), ..sub() }, &c).is_err(), "nobody consents to it any more");
+        let rec = Recorded { email: "ada@example.com".into(), purpose: "profiling".into(), granted: false, source: "letter".into(), policy_version: "1".into() };
+        assert_eq!(check_recorded(&rec, &c), Ok(()));
+        assert!(check_recorded(&Recorded { granted: true, ..rec }, &c).is_err());
+        let back = c.replaced_by(list(&["newsletter"]));
+        assert_eq!((back.purposes, back.retired), (vec!["newsletter".to_string()], vec!["events".to_string(), "marketing".to_string(), "profiling".to_string()]));
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //! - `POST /consents` `{"email", "purpose", "granted", "source", "policy_version"}` (subject_find,
 //!   and creating consent records): a decision given on paper or by phone.
 //! - `GET /config`, `POST /config` `{"purposes": [...]}` (plugins): the purpose list; by default
-//!   marketing, newsletter, profiling. A purpose off the list is answered 400 everywhere.
+//!   marketing, newsletter, profiling. A purpose that is not on the list is answered 400, except
+//!   that one taken off it can still be withdrawn or refused (it is kept as `retired`).
 //!
 //! Storage: `req/<id>` holds a pending request without personal data (kind, purpose, policy
 //! version, source, the host's challenge id, when); `pd/<id>` holds the address, tagged with the
@@ -40,7 +41,7 @@ pub mod time;
 use capcrm_plugin_sdk::serde_json::{Value, json};
 use capcrm_plugin_sdk::{Collection, Error, Fields, Filter, Plugin, Request, Response, Result, audit_note, capcrm_plugin, now, storage, subjects, verification};
 use history::{Entry, summary};
-use intake::{Config, Confirm, Recorded, Subscribe, Unsubscribe, check_recorded, check_subscribe, check_unsubscribe, form_or_json, is_request_id, request_id};
+use intake::{Config, Confirm, PurposeList, Recorded, Subscribe, Unsubscribe, check_recorded, check_subscribe, check_unsubscribe, form_or_json, is_request_id, request_id};
 
 /// A pending request this old is removed: its code expired long ago.
 const PENDING_MICROS: u64 = 2 * 60 * 60 * 1_000_000;
@@ -283,15 +284,16 @@ fn record_for(r: &Request) -> Result<Response> {
 }
 
 fn set_config(r: &Request) -> Result<Response> {
-    let c: Config = match body(r) {
-        Ok(c) => c,
+    let list: PurposeList = match body(r) {
+        Ok(l) => l,
         Err(e) => return e,
     };
-    if let Err(m) = c.check() {
+    if let Err(m) = Config::check(&list) {
         return bad(400, m);
     }
+    let c = config()?.replaced_by(list);
     storage::put_json("config", &c, None)?;
-    audit_note("consent.config", &format!("purposes: {}", c.purposes.join(", ")))?;
+    audit_note("consent.config", &format!("purposes: {}; retired: {}", c.purposes.join(", "), c.retired.join(", ")))?;
     Ok(Response::json(200, &c))
 }
 
@@ -323,7 +325,7 @@ fn sweep() -> Result<()> {
 impl Plugin for Consent {
     fn on_http(request: Request) -> Result<Response> {
         let routes: [(&str, &str, Handler); 9] = [
-            ("GET", "/purposes", |_| Ok(Response::json(200, &config()?))),
+            ("GET", "/purposes", |_| Ok(Response::json(200, &json!({"purposes": config()?.purposes})))),
             ("POST", "/subscribe", subscribe),
             ("POST", "/subscribe/confirm", |r| confirm(r, "sub")),
             ("POST", "/unsubscribe", unsubscribe),

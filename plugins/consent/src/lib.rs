@@ -90,6 +90,8 @@ fn start(p: Pending, honeypot: bool) -> Result<Response> {
     let challenge = match verification::send_code(email) {
         Ok(c) => c,
         Err(Error::QuotaExceeded(_)) => return bad(429, "too many codes were sent to this address; try again in an hour"),
+        // The approval left out `verify:email`: without a code nothing can be proven.
+        Err(Error::AccessDenied(_)) => return bad(503, "codes cannot be sent: this form is not enabled"),
         Err(e) => return Err(e),
     };
     let id = request_id(p.kind, at, &challenge);

@@ -222,7 +222,12 @@ fn describe(what: &str, e: &serde_json::Error) -> String {
         Category::Data => {
             let m = e.to_string();
             let m = m.split(" at line ").next().unwrap_or_default();
-            if m.starts_with("unknown field") || m.starts_with("missing field") || m.starts_with("`granted`") {
+            let named = m.split('`').nth(1).unwrap_or_default();
+            let plain_name = !named.is_empty() && named.len() <= 40 && named.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if m.starts_with("unknown field") && !plain_name {
+                // A key that is not a field name may be anything the sender typed, an address too.
+                format!("{what} does not fit: it has a field this form does not take")
+            } else if m.starts_with("unknown field") || m.starts_with("missing field") || m.starts_with("`granted`") {
                 format!("{what} does not fit: {m}")
             } else {
                 format!("{what} does not fit: a value has the wrong type (text fields take strings, `granted` true or false)")
@@ -299,6 +304,8 @@ mod tests {
         assert!(!e.contains("example"), "the message repeats no value: {e}");
         let e = form_or_json::<Recorded>("application/json", br#"{"email":"ada@example.com","purpose":"marketing","granted":"yes please","source":"phone","policy_version":"1"}"#).unwrap_err();
         assert!(e.contains("`granted` must be true or false") && !e.contains("yes please"), "{e}");
+        let e = form_or_json::<Subscribe>("application/json", br#"{"ada@example.com":"1"}"#).unwrap_err();
+        assert!(e.contains("a field this form does not take") && !e.contains("example"), "{e}");
         let e = form_or_json::<Confirm>("application/json", br#"{"id":"sub-1-00000000"}"#).unwrap_err();
         assert!(e.contains("missing field `code`"), "{e}");
         let r: Recorded = form_or_json("application/x-www-form-urlencoded", b"email=a%40b.example&purpose=marketing&granted=false&source=phone&policy_version=1").unwrap();

@@ -439,3 +439,38 @@ pub fn guest_wasm(crate_name: &str) -> PathBuf {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Waits for the host's message to `to` in the mail pickup directory and reads the code out of it.
+pub fn wait_for_code(dir: &Path, to: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if !raw.contains(to) {
+                continue;
+            }
+            if let Some(code) = code_in(&raw) {
+                // Taken: a later code to the same address is then the only one left.
+                let _ = std::fs::remove_file(entry.path());
+                return code;
+            }
+            // A base64 body: decode it and look again.
+            let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default().replace(['\r', '\n'], "");
+            use base64::Engine as _;
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body.trim()) {
+                if let Some(code) = code_in(&String::from_utf8_lossy(&bytes)) {
+                    let _ = std::fs::remove_file(entry.path());
+                    return code;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no verification message to {to} in {}", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+pub fn code_in(text: &str) -> Option<String> {
+    let at = text.find("verification code is ")? + "verification code is ".len();
+    let digits: String = text[at..].chars().take(6).collect();
+    (digits.len() == 6 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+}

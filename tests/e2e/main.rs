@@ -12,6 +12,7 @@ mod auth;
 mod audit_chain;
 mod canaries;
 mod consent;
+mod consent_plugin;
 mod demo;
 mod dsr;
 mod durability;

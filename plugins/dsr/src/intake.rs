@@ -1,6 +1,5 @@
 //! Taking a request in: the form or JSON body, its checks, and the request id.
 
-use capcrm_plugin_sdk::serde_json::{self, Value};
 use crate::clock::Regime;
 
 /// Kinds of request the plugin takes.
@@ -41,14 +40,7 @@ pub fn check(i: &Intake) -> std::result::Result<Regime, String> {
     Ok(regime)
 }
 
-/// Parses a JSON body or an `application/x-www-form-urlencoded` one into `T`.
-pub fn form_or_json<T: serde::de::DeserializeOwned>(content_type: &str, body: &[u8]) -> std::result::Result<T, String> {
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        let map = capcrm_plugin_sdk::form_fields(body)?;
-        return serde_json::from_value(Value::Object(map)).map_err(|e| format!("the form does not fit: {e}"));
-    }
-    serde_json::from_slice(body).map_err(|e| format!("the body does not fit: {e}"))
-}
+pub use capcrm_plugin_sdk::form_or_json;
 
 /// Parses an intake form or JSON body.
 pub fn parse_intake(content_type: &str, body: &[u8]) -> std::result::Result<Intake, String> {

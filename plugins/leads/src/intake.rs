@@ -2,7 +2,6 @@
 //! Refusals name the field and the rule, never the value typed.
 
 use crate::config::SOURCES;
-use capcrm_plugin_sdk::serde_json::{self, Value};
 
 /// The largest body taken; a web form's fields fit many times over.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -72,24 +71,12 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Intake, String> {
         return Err(format!("the body is larger than {MAX_BODY} bytes"));
     }
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let map = capcrm_plugin_sdk::form_fields(body)?;
-        return serde_json::from_value(Value::Object(map)).map_err(|e| format!("the form does not fit: {}", describe(&e)));
+        return capcrm_plugin_sdk::form_or_json(content_type, body);
     }
     if !(content_type.is_empty() || content_type.starts_with("application/json")) {
         return Err("send application/json or application/x-www-form-urlencoded".into());
     }
-    serde_json::from_slice(body).map_err(|e| format!("the body does not fit: {}", describe(&e)))
-}
-
-/// Names an unknown field (a field name, typed by whoever built the form) or the place of a
-/// syntax error; other messages of serde quote the value, so they are replaced by the rule.
-pub fn describe(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match e.classify() {
-        serde_json::error::Category::Data if text.starts_with("unknown field") => text.split(" at line").next().unwrap_or_default().to_string(),
-        serde_json::error::Category::Data => "every field is text (a JSON string)".into(),
-        _ => format!("malformed JSON at line {} column {}", e.line(), e.column()),
-    }
+    capcrm_plugin_sdk::form_or_json(content_type, body)
 }
 
 /// The host's rule for email fields, so a refusal comes before anything is written.

@@ -71,7 +71,7 @@ pub fn json_body<T: serde::de::DeserializeOwned>(r: &Request, shape: &str) -> st
     if r.body.len() > MAX_BODY {
         return Err(bad(413, format!("the body is larger than {MAX_BODY} bytes")));
     }
-    serde_json::from_slice(&r.body).map_err(|e| bad(400, format!("send {shape}: {}", intake::describe(&e))))
+    serde_json::from_slice(&r.body).map_err(|e| bad(400, format!("send {shape}: {}", capcrm_plugin_sdk::describe_body_error("the body", &e))))
 }
 
 /// The settings in force.

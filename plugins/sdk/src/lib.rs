@@ -104,7 +104,7 @@ pub mod bindings {
 
 pub use error::{Error, Result};
 pub use host::{audit_note, log, now};
-pub use http::{Request, Response, form_fields, percent_decode};
+pub use http::{Request, Response, describe_body_error, form_fields, form_or_json, percent_decode};
 pub use plugin::{Event, Plugin};
 pub use records::{Collection, FieldValue, Fields, Filter, FilterOp, MAX_PAGE, Page, Record};
 

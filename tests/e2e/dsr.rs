@@ -314,6 +314,10 @@ fn an_access_bundle_holds_one_person_and_an_erasure_reaches_every_copy() {
         let out = inst.command(&["scrub-backups"]).env("CAPCRM_BACKUP_DIR", &catalogue).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("already holds every erasure"), "{}", String::from_utf8_lossy(&out.stdout));
         for file in [&catalogued, &elsewhere] {
+            let bytes = std::fs::read(file).unwrap();
+            for c in &alice_canaries {
+                assert!(!contains_bytes(&bytes, c), "{} holds {c} in plaintext", file.display());
+            }
             let read = read_restored(&inst, file, &[("contact", &alice_id), ("activity", &call_id), ("contact", &bob_id)]);
             gone(&read[0], "a restored backup");
             gone(&read[1], "a restored backup");

@@ -6,7 +6,7 @@
 //! moment a refusal wins. A record without either time (the host falls back to when it was
 //! written, which a plugin is not shown) counts as the oldest.
 
-use crate::time::parse_rfc3339;
+use capcrm_plugin_sdk::time::parse_rfc3339;
 use capcrm_plugin_sdk::serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 

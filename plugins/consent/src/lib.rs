@@ -36,7 +36,6 @@
 
 pub mod history;
 pub mod intake;
-pub mod time;
 
 use capcrm_plugin_sdk::serde_json::{Value, json};
 use capcrm_plugin_sdk::{Collection, Error, Fields, Filter, Plugin, Request, Response, Result, audit_note, capcrm_plugin, now, storage, subjects, verification};
@@ -161,7 +160,7 @@ fn contacts_of(email: &str) -> Result<Vec<(String, String)>> {
 /// Creates one consent record per contact; returns their ids.
 fn record(contacts: &[(String, String)], purpose: &str, granted: bool, source: &str, policy_version: &str) -> Result<Vec<String>> {
     let coll = Collection::open("consent")?;
-    let at = time::rfc3339(now());
+    let at = capcrm_plugin_sdk::time::rfc3339(now());
     let mut ids = Vec::new();
     for (_, contact) in contacts {
         let mut f = Fields::new().set("contact", contact).set("purpose", purpose).set("granted", granted).set("source", source).set("recorded_at", &at);

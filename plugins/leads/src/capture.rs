@@ -12,7 +12,7 @@ use crate::intake::{Channel, Lead};
 use crate::pipeline::{refresh_score, save_state, set_owner};
 use crate::stages::OPEN;
 use crate::state::{LeadState, TURN, Touch};
-use crate::time::{date, rfc3339};
+use capcrm_plugin_sdk::time::{date, rfc3339_seconds as rfc3339};
 
 /// The tag of a lead whose person is already a contact.
 pub const DUPLICATE_TAG: &str = "duplicate";

@@ -45,7 +45,6 @@ pub mod report;
 pub mod scoring;
 pub mod stages;
 pub mod state;
-pub mod time;
 
 use capcrm_plugin_sdk::serde_json::{self, json};
 use capcrm_plugin_sdk::{Collection, Error, Event, Plugin, Request, Response, Result, audit_note, capcrm_plugin, now, storage};

@@ -85,25 +85,11 @@ impl Policy {
     }
 }
 
-/// Days since the Unix epoch → RFC 3339 at midnight UTC (civil-from-days, proleptic Gregorian).
-pub fn rfc3339_of_days(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T00:00:00Z")
-}
-
 /// The moment `days` before `now_micros`, as RFC 3339 (at midnight UTC, so a run's cut-off does not
 /// move during the day).
 pub fn cutoff(now_micros: u64, days: u32) -> String {
     let today = (now_micros / 86_400_000_000) as i64;
-    rfc3339_of_days(today - i64::from(days))
+    capcrm_plugin_sdk::time::midnight(today - i64::from(days))
 }
 
 #[cfg(test)]
@@ -137,8 +123,6 @@ mod tests {
 
     #[test]
     fn cutoffs_fall_on_midnight_across_leap_years() {
-        assert_eq!(rfc3339_of_days(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_of_days(19_782), "2024-02-29T00:00:00Z");
         // 2026-12-02 10:00 UTC: 730 days back is 2024-12-02, 30 days back 2026-11-02.
         let now = 1_796_205_600_000_000u64;
         assert_eq!(cutoff(now, 730), "2024-12-02T00:00:00Z");

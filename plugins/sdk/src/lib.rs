@@ -81,6 +81,7 @@
 mod error;
 mod host;
 mod http;
+pub mod time;
 pub mod notify;
 mod plugin;
 mod records;

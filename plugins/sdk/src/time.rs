@@ -1,9 +1,9 @@
-//! RFC 3339 times for consent records, without a date library: the host's clock gives
-//! microseconds, records keep text, and the current state compares instants, not strings (the
-//! host writes `10:00:00Z` and `10:00:00.5Z`, which sort the wrong way as text).
+//! Dates and RFC 3339 times without a date library: the host's clock ([`crate::now`]) gives
+//! microseconds since the Unix epoch, records keep date-times as text. Compare instants, not
+//! strings: `10:00:00Z` and `10:00:00.5Z` sort the wrong way as text.
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, u32, u32) {
+pub fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -17,7 +17,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 /// (year, month, day) to days since 1970-01-01.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -34,6 +34,25 @@ pub fn rfc3339(micros: u64) -> String {
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", s / 3600, s / 60 % 60, s % 60, micros % 1_000_000)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, whole seconds: what a person reads.
+pub fn rfc3339_seconds(micros: u64) -> String {
+    let mut s = rfc3339(micros);
+    s.truncate(19);
+    s.push('Z');
+    s
+}
+
+/// `YYYY-MM-DD` of a moment (UTC).
+pub fn date(micros: u64) -> String {
+    rfc3339(micros)[..10].to_string()
+}
+
+/// Midnight UTC `days` after 1970-01-01, as RFC 3339.
+pub fn midnight(days: i64) -> String {
+    let (y, m, d) = civil(days);
+    format!("{y:04}-{m:02}-{d:02}T00:00:00Z")
 }
 
 /// An RFC 3339 date-time (`Z` or `±HH:MM`, any fraction) as microseconds since the epoch.
@@ -103,6 +122,11 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000_000));
         assert_eq!(parse_rfc3339("2025-12-31T19:00:00.5-05:00"), Some(1_767_225_600_500_000));
         assert!(parse_rfc3339("2026-03-01T10:00:00.5Z") > parse_rfc3339("2026-03-01T10:00:00Z"), "instants, not text");
+        assert_eq!(rfc3339_seconds(1_796_227_509_000_000), "2026-12-02T16:05:09Z");
+        assert_eq!(date(951_782_400_000_000), "2000-02-29");
+        assert_eq!(midnight(19_782), "2024-02-29T00:00:00Z");
+        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
+        assert_eq!(civil(-1), (1969, 12, 31));
         for bad in ["", "2026-01-01", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00.Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00+0100"] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }

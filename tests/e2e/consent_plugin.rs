@@ -210,16 +210,22 @@ fn double_opt_in_and_withdrawal_decide_what_a_consent_conditioned_plugin_reaches
         assert_eq!(r.status, 404, "{}", r.text);
         let r = api.post("/plugins/consent/consents", &json!({"email": ada_email, "purpose": "marketing", "granted": "maybe", "source": "phone", "policy_version": "1"}));
         assert_eq!(r.status, 400, "{}", r.text);
-        // A privacy officer finds people and reads consent records, but creates none.
+        // A privacy officer finds people, reads their consent records and records a decision
+        // given by phone (a withdrawal here).
         let r = api.post("/api/v1/users", &json!({"username": "officer", "password": "consent test passphrase 5", "roles": ["privacy_officer"]}));
         assert_eq!(r.status, 201, "{}", r.text);
         let officer = Api::login(&srv.base, "officer", "consent test passphrase 5");
         let r = officer.post("/plugins/consent/consents", &json!({"email": ada_email, "purpose": "marketing", "granted": false, "source": "phone call", "policy_version": "2026-04"}));
-        assert_eq!((r.status, r.body["error"].as_str()), (403, Some("you may not create consent records")), "{}", r.text);
+        assert_eq!(r.status, 201, "{}", r.text);
         let h = officer.get("/plugins/consent/consents?email=ada.optin%40example.com");
         assert_eq!(h.status, 200, "{}", h.text);
-        assert_eq!(h.body["people"][0]["current"]["marketing"]["granted"], true, "{}", h.text);
-        assert_eq!(h.body["people"][0]["history"].as_array().unwrap().len(), 3);
+        assert_eq!(h.body["people"][0]["current"]["marketing"]["granted"], false, "{}", h.text);
+        assert_eq!(h.body["people"][0]["history"].as_array().unwrap().len(), 4);
+        let seller_pw = "consent test passphrase 6";
+        assert_eq!(api.post("/api/v1/users", &json!({"username": "sales.rep", "password": seller_pw, "roles": ["sales"]})).status, 201);
+        let seller = Api::login(&srv.base, "sales.rep", seller_pw);
+        let r = seller.post("/plugins/consent/consents", &json!({"email": ada_email, "purpose": "marketing", "granted": true, "source": "phone call", "policy_version": "2026-04"}));
+        assert_eq!(r.status, 403, "sales may not record consent: {}", r.text);
 
         // The purpose list is the administrator's.
         assert_eq!(api.post("/plugins/consent/config", &json!({"purposes": ["Marketing!"]})).status, 400);

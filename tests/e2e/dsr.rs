@@ -241,6 +241,26 @@ fn an_access_bundle_holds_one_person_and_an_erasure_reaches_every_copy() {
         assert_eq!(r.body["rectified"][0]["version"], fixed.body["version"], "{}", r.text);
         assert_eq!(officer.post("/plugins/dsr/requests/rectified", &json!({"id": access, "records": [{"object": "contact", "id": alice_id}]})).status, 409, "an access request is not a rectification");
 
+        // An opt-out of sale and a restriction are carried out as consent refusals, which the
+        // host enforces on every plugin granted people for a purpose.
+        api.create("consent", json!({"contact": alice_id, "purpose": "marketing", "granted": true, "source": "web form", "policy_version": "1", "recorded_at": "2026-01-05T10:00:00Z"}));
+        let staff = |kind: &str| {
+            let r = officer.post("/plugins/dsr/requests/record", &json!({"regime": "ccpa", "kind": kind, "email": alice_email, "verification_note": "account holder on a recorded line"}));
+            assert_eq!(r.status, 202, "{}", r.text);
+            r.body["id"].as_str().unwrap().to_string()
+        };
+        let opt_out = staff("opt_out_of_sale");
+        let r = officer.post("/plugins/dsr/requests/apply", &json!({"id": opt_out}));
+        assert_eq!((r.status, r.body["refusals"].as_i64()), (200, Some(1)), "{}", r.text);
+        let now_consents = |purpose: &str| inst.raw_query_strings(&format!("SELECT CAST(granted AS TEXT) FROM subject_consents WHERE purpose = '{purpose}'"));
+        assert_eq!(now_consents("sale"), vec![vec![Some("0".to_string())]], "she refuses sale now");
+        assert_eq!(now_consents("marketing"), vec![vec![Some("1".to_string())]], "an opt-out of sale leaves marketing");
+        let restrict = staff("restriction");
+        let r = officer.post("/plugins/dsr/requests/apply", &json!({"id": restrict}));
+        assert_eq!((r.status, r.body["refusals"].as_i64()), (200, Some(2)), "{}", r.text);
+        assert_eq!(now_consents("marketing"), vec![vec![Some("0".to_string())]], "a restriction refuses every purpose she decided on");
+        assert_eq!(officer.post("/plugins/dsr/requests/apply", &json!({"id": access})).status, 409, "an access request is not applied");
+
         // Erasure: a legal hold blocks it, and the exception is kept on the request.
         let erasure = verified_request(&srv.base, maildir.path(), "erasure", &alice_email);
         let r = officer.post("/plugins/dsr/requests/hold", &json!({"id": erasure, "reason": "litigation hold, case 2026-17"}));
@@ -258,7 +278,9 @@ fn an_access_bundle_holds_one_person_and_an_erasure_reaches_every_copy() {
         let r = officer.post("/plugins/dsr/requests/erase", &json!({"id": erasure, "reason": "GDPR article 17 request"}));
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.body["status"], "completed");
-        assert!(r.body["receipt"]["id"].is_string() && r.body["receipt"]["records"] == 2, "{}", r.text);
+        // The contact, her activity and her four consent records (given, refused twice for sale, once
+        // for marketing).
+        assert!(r.body["receipt"]["id"].is_string() && r.body["receipt"]["records"] == 6, "{}", r.text);
 
         let challenges = inst.raw_query_strings("SELECT id FROM verification_challenges");
         assert!(challenges.is_empty(), "the codes sent to her went with her: {challenges:?}");

@@ -342,13 +342,15 @@ pub fn builtin() -> Vec<RoleDef> {
     );
 
     // Privacy officers handle data-subject requests: they read people's records in full (to
-    // answer access requests), erase and hold, and read the audit trail; they change nothing else.
+    // answer access requests), erase and hold, record consent decisions (an opt-out, a withdrawal
+    // by letter), and read the audit trail; they change nothing else.
     let mut dpo = grant(RecordScope::All, &[R], 0, &[(Public, Read), (Internal, Read), (Personal, Read), (Sensitive, Masked)]);
     dpo.reveal.insert("*".into());
+    let dpo_consent = grant(RecordScope::All, &[Create, R, Update], 0, &[(Public, Write), (Internal, Write)]);
     let privacy_officer = role(
         "privacy_officer",
-        "Runs data-subject requests (access, rectification, erasure) and reads the audit trail; sensitive fields masked, revealable with a reason.",
-        vec![("*", dpo)],
+        "Runs data-subject requests (access, rectification, erasure, opt-outs) and reads the audit trail; records consent decisions; sensitive fields masked, revealable with a reason.",
+        vec![("*", dpo), ("consent", dpo_consent)],
         &[S::Audit, S::SubjectFind, S::SubjectExport, S::SubjectErase, S::SubjectHold],
     );
 

@@ -32,6 +32,10 @@
 //! - `POST /requests/rectified` `{"id", "records": [{"object", "id"}], "note"?}` (subject_export):
 //!   the officer corrected these records of the person (through the records API, as their own
 //!   audited updates; the plugin writes no field); the request keeps which, at which version.
+//! - `POST /requests/apply` `{"id"}` (subject_export): carries out an opt-out of sale (a consent
+//!   refusal of `sale` for each of the person's contacts) or a restriction (refusals of `sale` and
+//!   of every purpose the person decided on), which the host enforces on consent-conditioned
+//!   plugins; the officer must be allowed to create consent records.
 //! - `GET /reports?from=&to=` (subject_export): per regime, requests and deadlines met and missed.
 //!
 //! A scheduled job, `reminders`, notes in the audit trail the days before each deadline
@@ -395,7 +399,7 @@ fn one(request: &Request) -> Result<Response> {
     let id = request.query_param("id").unwrap_or_default();
     let Some((_, v)) = load(&id)? else { return bad(404, "no such request") };
     let mut out = queue_entry(&v, today());
-    for k in ["history", "exceptions", "receipt", "bundle", "reminders", "holds_placed", "rectified", "taken_in_by_staff"] {
+    for k in ["history", "exceptions", "receipt", "bundle", "reminders", "holds_placed", "rectified", "applied", "taken_in_by_staff"] {
         out[k] = v[k].clone();
     }
     out["requester"] = details(&id)?.unwrap_or(Value::Null);
@@ -622,6 +626,76 @@ fn rectified(request: &Request) -> Result<Response> {
     Ok(Response::json(200, &json!({"id": r.id, "status": "completed", "rectified": corrected})))
 }
 
+/// The purpose an opt-out of sale (CCPA) refuses.
+pub const SALE: &str = "sale";
+
+/// Carries out an opt-out of sale or a restriction of processing through consent records, which
+/// the host enforces: a plugin granted people for a purpose reaches only those who consent to it.
+/// An opt-out refuses `sale` for each of the person's contacts; a restriction refuses `sale` and
+/// every purpose the person ever decided on. People (staff) still see the records; only
+/// processing for those purposes stops. Acts for the officer, who must be allowed to create
+/// consent records.
+fn apply(request: &Request) -> Result<Response> {
+    let r: IdOnly = match body(request, "{\"id\"}") {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let Some((key, mut v)) = load(&r.id)? else { return bad(404, "no such request") };
+    let kind = v["kind"].as_str().unwrap_or_default().to_string();
+    if kind != "opt_out_of_sale" && kind != "restriction" {
+        return bad(409, "only an opt-out of sale or a restriction is carried out this way");
+    }
+    if let Err(m) = ready_for(&v, &kind) {
+        return bad(409, m);
+    }
+    let Some(subject) = hand_subject(&r.id, &v)? else {
+        return bad(409, "the requester's address matches nobody in the CRM: there is nothing to restrict");
+    };
+    let theirs = subjects::export_records(&subject)?;
+    let contacts: Vec<&str> = theirs.iter().filter(|t| t.object == "contact").map(|t| t.id.as_str()).collect();
+    if contacts.is_empty() {
+        return bad(409, "the person has no contact record to attach the decision to");
+    }
+    let mut purposes = vec![SALE.to_string()];
+    if kind == "restriction" {
+        for t in theirs.iter().filter(|t| t.object == "consent") {
+            if let Some(p) = t.fields.iter().find(|f| f.name == "purpose").and_then(|f| serde_json::from_str::<String>(&f.value).ok()) {
+                if !purposes.contains(&p) {
+                    purposes.push(p);
+                }
+            }
+        }
+    }
+    let consents = match capcrm_plugin_sdk::Collection::open("consent") {
+        Ok(c) => c,
+        Err(e) if e.is_access_denied() => return bad(403, "you may not record consent decisions"),
+        Err(e) => return Err(e),
+    };
+    let at = capcrm_plugin_sdk::time::rfc3339(now());
+    let mut made = 0;
+    for c in &contacts {
+        for p in &purposes {
+            let fields = capcrm_plugin_sdk::Fields::new()
+                .set("contact", c)
+                .set("purpose", p)
+                .set("granted", false)
+                .set("source", format!("data-subject request {}", r.id))
+                .set("policy_version", "dsr")
+                .set("recorded_at", &at);
+            match consents.create(fields) {
+                Ok(_) => made += 1,
+                Err(e) if e.is_access_denied() => return bad(403, "you may not record consent decisions"),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    push(&mut v, "applied", json!({"at": now(), "purposes": purposes, "contacts": contacts.len()}));
+    set_status(&mut v, "completed", if kind == "restriction" { "processing restricted" } else { "opted out of sale" });
+    save(&key, &v)?;
+    audit_note("dsr.applied", &format!("{}: {kind}, {made} consent refusal(s) recorded", r.id))?;
+    Ok(Response::json(200, &json!({"id": r.id, "status": "completed", "purposes": purposes, "refusals": made})))
+}
+
 fn reports(request: &Request) -> Result<Response> {
     let date = |name: &str| request.query_param(name).filter(|s| !s.is_empty()).map(|s| Date::parse(&s).ok_or(name.to_string()));
     let (from, to) = match (date("from").transpose(), date("to").transpose()) {
@@ -657,7 +731,8 @@ fn reminders() -> Result<()> {
 
 impl Plugin for Dsr {
     fn on_http(request: Request) -> Result<Response> {
-        let routes: [(&str, &str, fn(&Request) -> Result<Response>); 15] = [
+        let routes: [(&str, &str, fn(&Request) -> Result<Response>); 16] = [
+            ("POST", "/requests/apply", apply),
             ("POST", "/requests", take_in),
             ("POST", "/requests/record", record_staff_intake),
             ("POST", "/requests/rectified", rectified),

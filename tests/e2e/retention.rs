@@ -27,6 +27,19 @@ fn ids_with(report: &Value, result: &str) -> Vec<String> {
     v
 }
 
+/// The policy checks and cut-offs, and the SDK's own tests (dates, forms, responses), run natively
+/// in the plugin workspace: CI runs only this workspace's tests, so they are started from here.
+#[test]
+fn the_retention_rules_and_the_sdk_pass_their_unit_tests() {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins");
+    let out = nested_cargo(&plugins, &["test", "--locked", "-p", "capcrm-retention", "-p", "capcrm-plugin-sdk", "--lib"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["policies_are_checked ... ok", "cutoffs_fall_on_midnight_across_leap_years ... ok", "times_are_written_and_read_back ... ok"] {
+        assert!(text.contains(name), "{name} missing: {text}");
+    }
+}
+
 #[test]
 fn retention_policies_erase_and_delete_what_is_due() {
     for backend in backends() {

@@ -132,6 +132,45 @@ mod tests {
         assert_eq!(decision(&plain(json!({"granted": true})), 1), None, "no purpose, no decision");
     }
 
+    /// The single-record path: a record the plugin names by id (handed to it some other way)
+    /// answers as missing while its person does not consent, and the refusal is on record.
+    #[tokio::test]
+    async fn a_conditioned_grant_reaches_one_record_only_while_its_person_consents() {
+        use crate::access::{AccessError, Principal, WriteOptions};
+        use crate::app::{App, Settings};
+        use crate::crypto::RootKeyring;
+        use crate::crypto::root::RootKeySource;
+        use crate::store::Location;
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("root.key");
+        RootKeyring::create_file(&key).unwrap();
+        let settings = Settings { location: Location::DataDir(tmp.path().join("data")), root_key: RootKeySource::File(key) };
+        App::init(&settings, "admin", "correct-horse-battery-staple").await.unwrap();
+        let app = App::open(&settings).await.unwrap();
+        let host = app.gate.records(&Principal::system("test"));
+        let input = |v: Value| v.as_object().unwrap().clone();
+        let ada = host.create("contact", &input(json!({"last_name": "Lovelace"})), WriteOptions::default()).await.unwrap().id;
+        let caps: std::collections::BTreeSet<String> = ["read:contact.last_name", "consent:contact=marketing"].into_iter().map(String::from).collect();
+        let mut plugin = Principal::system("test");
+        plugin.actor = crate::audit::Actor { kind: "plugin".into(), name: "mkt@1.0.0".into() };
+        plugin.plugin = Some(crate::plugin::manifest::grant_of("mkt@1.0.0", &caps));
+        let mkt = app.gate.records(&plugin);
+        assert!(matches!(mkt.get("contact", &ada).await, Err(AccessError::NotFound { .. })), "no consent yet");
+        let given = host
+            .create("consent", &input(json!({"contact": ada, "purpose": "marketing", "granted": true, "recorded_at": "2026-01-01T00:00:00Z"})), WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(mkt.get("contact", &ada).await.unwrap().fields["last_name"], "Lovelace");
+        host.update("consent", &given.id, &input(json!({"withdrawn_at": "2026-02-01T00:00:00Z"})), WriteOptions::default()).await.unwrap();
+        assert!(matches!(mkt.get("contact", &ada).await, Err(AccessError::NotFound { .. })), "withdrawn");
+        let refused: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE outcome = 'denied' AND detail = 'no consent to purpose marketing'")
+            .fetch_one(app.db.reader())
+            .await
+            .unwrap();
+        assert_eq!(refused, 2, "both refusals are on record");
+        app.db.close().await;
+    }
+
     #[test]
     fn purposes_are_short_names() {
         assert!(valid_purpose("marketing") && valid_purpose("email-newsletter_2"));

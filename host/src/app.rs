@@ -30,16 +30,20 @@ impl Settings {
     /// The default backup catalogue sits beside the data directory too: a copy of the data
     /// directory should not carry its backups, nor a lost disk take both.
     pub fn default_backup_dir(data_dir: &std::path::Path) -> PathBuf {
-        let name = data_dir.file_name().and_then(|s| s.to_str()).unwrap_or("capcrm-data");
-        data_dir.with_file_name(format!("{name}.backups"))
+        beside(data_dir, "backups")
     }
 
     /// The default key file sits beside the data directory, not inside it, so that a copy of the
     /// data directory does not carry the key that opens it.
     pub fn default_key_file(data_dir: &std::path::Path) -> PathBuf {
-        let name = data_dir.file_name().and_then(|s| s.to_str()).unwrap_or("capcrm-data");
-        data_dir.with_file_name(format!("{name}.root.key"))
+        beside(data_dir, "root.key")
     }
+}
+
+/// `<data-dir>.<suffix>` next to the data directory.
+fn beside(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
+    let name = data_dir.file_name().and_then(|s| s.to_str()).unwrap_or("capcrm-data");
+    data_dir.with_file_name(format!("{name}.{suffix}"))
 }
 
 /// A running host: everything a server or a command needs.

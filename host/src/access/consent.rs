@@ -8,7 +8,8 @@
 //!
 //! A plugin granted an object for a purpose (manifest `[access.contact] consent = "marketing"`)
 //! reaches only records whose subject consents to that purpose now: lists filter on it in SQL
-//! ([`condition`]), single reads and writes answer as if the record did not exist ([`CONSENTS_SQL`]).
+//! ([`condition`]), single reads and writes answer as if the record did not exist ([`consents_query`]), and
+//! the dispatcher delivers no event about others ([`record_consents`]).
 
 use crate::store::{Arg, Conditions, Tx, now_micros};
 use serde_json::{Map, Value};
@@ -108,9 +109,26 @@ pub fn condition(c: &mut Conditions, purpose: &str) {
     c.push_template("r.subject_id IN (SELECT subject_id FROM subject_consents WHERE granted = 1 AND purpose = {})", Arg::Text(purpose.to_string()));
 }
 
-/// One row when subject `$1` consents to purpose `$2` now; none otherwise (a record without a
-/// subject binds the empty id, which consents to nothing).
-pub const CONSENTS_SQL: &str = "SELECT granted FROM subject_consents WHERE subject_id = $1 AND purpose = $2 AND granted = 1";
+/// A query with one row when `subject` consents to `purpose` now, none otherwise (a record without
+/// a subject consents to nothing).
+pub fn consents_query(subject: Option<&str>, purpose: &str) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    sqlx::query("SELECT granted FROM subject_consents WHERE subject_id = $1 AND purpose = $2 AND granted = 1")
+        .bind(subject.unwrap_or_default().to_string())
+        .bind(purpose.to_string())
+}
+
+/// Whether the person the record `record_id` belongs to consents to `purpose` now (the event
+/// dispatcher's question: the record, not yet its subject, is what an event names).
+pub async fn record_consents(tx: &mut Tx, record_id: &str, purpose: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 FROM records r JOIN subject_consents c ON c.subject_id = r.subject_id WHERE r.id = $1 AND c.purpose = $2 AND c.granted = 1",
+    )
+    .bind(record_id.to_string())
+    .bind(purpose.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some())
+}
 
 #[cfg(test)]
 mod tests {

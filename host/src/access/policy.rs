@@ -154,7 +154,6 @@ impl Effective {
         }
     }
 
-    /// The owners whose records an `own` or `team` scope reaches (`None` for `all`).
     /// Whether the caller may give records of `object` to a user: people with the right to update
     /// them may; a plugin needs `assign:<object>` as well.
     pub fn may_assign(&self, object: &ObjectDef) -> bool {
@@ -167,6 +166,7 @@ impl Effective {
         self.plugin.as_ref().and_then(|g| g.consent.get(object)).map(String::as_str)
     }
 
+    /// The owners whose records an `own` or `team` scope reaches (`None` for `all`).
     pub fn scope_owners(&self, object: &str) -> Option<Vec<String>> {
         match self.scope(object) {
             Some(RecordScope::All) => None,

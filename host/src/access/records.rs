@@ -1124,12 +1124,7 @@ impl RecordAccess {
             return self.scope_denied(r, action).await;
         }
         if let Some(purpose) = self.perms.consent_purpose(&r.object) {
-            let rows = self
-                .fetch_all(
-                    sqlx::query(super::consent::CONSENTS_SQL).bind(r.subject_id.clone().unwrap_or_default()).bind(purpose.to_string()),
-                )
-                .await?;
-            if rows.is_empty() {
+            if self.fetch_all(super::consent::consents_query(r.subject_id.as_deref(), purpose)).await?.is_empty() {
                 return self.consent_denied(r, action).await;
             }
         }
@@ -1140,12 +1135,7 @@ impl RecordAccess {
     /// conditioned on (true when it is not conditioned).
     async fn consent_allows(&self, tx: &mut Tx, r: &StoredRecord) -> Result<bool> {
         let Some(purpose) = self.perms.consent_purpose(&r.object) else { return Ok(true) };
-        let row = sqlx::query(super::consent::CONSENTS_SQL)
-            .bind(r.subject_id.clone().unwrap_or_default())
-            .bind(purpose.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(row.is_some())
+        Ok(super::consent::consents_query(r.subject_id.as_deref(), purpose).fetch_optional(&mut **tx).await?.is_some())
     }
 
     /// A record of someone who does not consent answers like a missing one, as outside the scope.

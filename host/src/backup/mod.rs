@@ -985,6 +985,42 @@ impl Lines {
         }
         Ok(Some(&self.buf[..n - 1]))
     }
+
+    /// The next row or the trailer, parsed, its table named in [`TABLES`]: the one reader of the
+    /// line format after the header (restore and scrub both go through it).
+    fn next_line(&mut self) -> Result<Line> {
+        let line = self.line + 1;
+        let Some(bytes) = self.next()? else {
+            return Err(BackupError::Incomplete("the stream ended without its trailer line".into()));
+        };
+        let len = bytes.len();
+        match serde_json::from_slice::<LineIn>(bytes).map_err(|e| json_problem(line, &e))? {
+            LineIn { t: Some(name), r: Some(values), end: None } => {
+                let table = TABLES
+                    .iter()
+                    .position(|t| t.name == name)
+                    .ok_or_else(|| BackupError::Malformed(format!("line {line}: unknown table `{name}`")))?;
+                Ok(Line::Row { table, values, line, len })
+            }
+            LineIn { t: None, r: None, end: Some(trailer) } => Ok(Line::End(trailer)),
+            _ => Err(BackupError::Malformed(format!("line {line} is neither a row nor the trailer"))),
+        }
+    }
+
+    /// After the trailer: nothing may follow (the final chunk is authenticated only then).
+    fn expect_end(&mut self) -> Result<()> {
+        if self.next()?.is_some() {
+            return Err(BackupError::Malformed(format!("line {} follows the trailer", self.line)));
+        }
+        Ok(())
+    }
+}
+
+/// One line of the format after the header.
+enum Line {
+    /// A row of `TABLES[table]`: its values, line number and size in bytes.
+    Row { table: usize, values: Vec<Value>, line: u64, len: usize },
+    End(Trailer),
 }
 
 /// A serde_json error without its message (which can quote the input).
@@ -1054,20 +1090,10 @@ fn read_rows(mut lines: Lines, batches: tokio::sync::mpsc::Sender<Batch>) -> Res
     let mut pending_bytes = 0usize;
     let gone = || BackupError::Internal("the restore stopped reading".into());
     let trailer = loop {
-        let line_no = lines.line + 1;
-        let Some(bytes) = lines.next()? else {
-            return Err(BackupError::Incomplete("the stream ended without its trailer line".into()));
-        };
-        let len = bytes.len();
-        let parsed: LineIn = serde_json::from_slice(bytes).map_err(|e| json_problem(line_no, &e))?;
-        match parsed {
-            LineIn { t: Some(name), r: Some(values), end: None } => {
-                let idx = TABLES
-                    .iter()
-                    .position(|t| t.name == name)
-                    .ok_or_else(|| BackupError::Malformed(format!("line {line_no}: unknown table `{name}`")))?;
+        match lines.next_line()? {
+            Line::Row { table: idx, values, line: line_no, len } => {
                 if current.is_some_and(|c| idx < c) {
-                    return Err(BackupError::Malformed(format!("line {line_no}: table {name} out of order")));
+                    return Err(BackupError::Malformed(format!("line {line_no}: table {} out of order", TABLES[idx].name)));
                 }
                 if current != Some(idx) {
                     if let Some(c) = current.filter(|_| !pending.is_empty()) {
@@ -1088,16 +1114,13 @@ fn read_rows(mut lines: Lines, batches: tokio::sync::mpsc::Sender<Batch>) -> Res
                     pending_bytes = 0;
                 }
             }
-            LineIn { t: None, r: None, end: Some(trailer) } => break trailer,
-            _ => return Err(BackupError::Malformed(format!("line {line_no} is neither a row nor the trailer"))),
+            Line::End(trailer) => break trailer,
         }
     };
     if let Some(c) = current.filter(|_| !pending.is_empty()) {
         batches.blocking_send(Batch { table: c, rows: pending }).map_err(|_| gone())?;
     }
-    if lines.next()?.is_some() {
-        return Err(BackupError::Malformed(format!("line {} follows the trailer", lines.line)));
-    }
+    lines.expect_end()?;
     Ok(trailer)
 }
 

@@ -18,8 +18,8 @@
 
 use super::stream::{BackupWriter, SealedBackup};
 use super::{
-    BackupError, Context, EndOut, FORMAT, Header, KEY_INFO, LineIn, Lines, Result, RowOut, TABLES, Trailer, file_err,
-    json_problem, open_partial,
+    BackupError, Context, EndOut, FORMAT, Header, KEY_INFO, Line, Lines, Result, RowOut, TABLES, Trailer, file_err,
+    open_partial,
 };
 use crate::crypto::RootKeyring;
 use crate::crypto::root::RootKeySource;
@@ -195,28 +195,18 @@ fn open_lines(file: &Path, ring: &RootKeyring) -> Result<(Lines, Header, Context
 /// Reads every row line, calling `each(table, values)`; returns the trailer.
 fn for_each_row(lines: &mut Lines, mut each: impl FnMut(&str, Vec<Value>) -> Result<()>) -> Result<Trailer> {
     loop {
-        let line_no = lines.line + 1;
-        let Some(bytes) = lines.next()? else {
-            return Err(BackupError::Incomplete("the stream ended without its trailer line".into()));
-        };
-        match serde_json::from_slice::<LineIn>(bytes).map_err(|e| json_problem(line_no, &e))? {
-            LineIn { t: Some(name), r: Some(values), end: None } => {
-                let t = TABLES
-                    .iter()
-                    .find(|t| t.name == name)
-                    .ok_or_else(|| BackupError::Malformed(format!("line {line_no}: unknown table `{name}`")))?;
+        match lines.next_line()? {
+            Line::Row { table, values, line, .. } => {
+                let t = &TABLES[table];
                 if values.len() != t.cols.len() {
-                    return Err(BackupError::Malformed(format!("line {line_no}: a {name} row has {} values", values.len())));
+                    return Err(BackupError::Malformed(format!("line {line}: a {} row has {} values", t.name, values.len())));
                 }
                 each(t.name, values)?;
             }
-            LineIn { t: None, r: None, end: Some(trailer) } => {
-                if lines.next()?.is_some() {
-                    return Err(BackupError::Malformed(format!("line {} follows the trailer", lines.line)));
-                }
+            Line::End(trailer) => {
+                lines.expect_end()?;
                 return Ok(trailer);
             }
-            _ => return Err(BackupError::Malformed(format!("line {line_no} is neither a row nor the trailer"))),
         }
     }
 }

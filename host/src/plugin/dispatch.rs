@@ -107,43 +107,34 @@ impl Dispatcher {
             return Ok(0);
         }
         let subs = self.runtime.registry.subscriptions().await?;
+        // Each plugin's grant once per batch: its consent conditions decide deliveries below.
+        let grants: Vec<_> = subs.iter().map(|(plugin, caps)| crate::plugin::manifest::grant_of(plugin, caps)).collect();
         let now = now_micros();
         for r in &rows {
             let ev = event_of(r)?;
             let source: Option<String> = r.try_get("source_plugin")?;
             let cap = format!("event:{}:{}", ev.kind, ev.object);
-            for (plugin, caps) in &subs {
+            for ((plugin, caps), grant) in subs.iter().zip(&grants) {
                 // A plugin does not hear its own changes: no loops.
                 if !caps.contains(&cap) || source.as_deref() == Some(plugin.as_str()) {
                     continue;
                 }
                 // A grant conditioned on consent hears only of the people who consent now: an
                 // event would otherwise tell it that somebody else's record changed.
-                let condition = format!("consent:{}=", ev.object);
-                if let Some(purpose) = caps.iter().find_map(|c| c.strip_prefix(condition.as_str())) {
-                    let consents = sqlx::query(
-                        "SELECT 1 FROM records r JOIN subject_consents c ON c.subject_id = r.subject_id \
-                         WHERE r.id = $1 AND c.purpose = $2 AND c.granted = 1",
-                    )
-                    .bind(ev.record_id.clone())
-                    .bind(purpose.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if consents.is_none() {
+                if let Some(purpose) = grant.consent.get(&ev.object) {
+                    if !crate::access::consent::record_consents(&mut tx, &ev.record_id, purpose).await? {
                         continue;
                     }
                 }
-                {
-                    sqlx::query(
-                        "INSERT INTO event_deliveries (event_id, plugin, state, attempts, next_attempt_at) VALUES ($1, $2, 'pending', 0, $3) \
-                         ON CONFLICT (event_id, plugin) DO NOTHING",
-                    )
-                    .bind(ev.id.clone())
-                    .bind(plugin.clone())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                sqlx::query(
+                    "INSERT INTO event_deliveries (event_id, plugin, state, attempts, next_attempt_at) VALUES ($1, $2, 'pending', 0, $3) \
+                     ON CONFLICT (event_id, plugin) DO NOTHING",
+                )
+                .bind(ev.id.clone())
+                .bind(plugin.clone())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             }
             sqlx::query("UPDATE record_events SET fanned_out = 1 WHERE id = $1").bind(ev.id.clone()).execute(&mut *tx).await?;
         }

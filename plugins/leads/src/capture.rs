@@ -80,15 +80,7 @@ fn create(leads: &Collection, l: &Lead, channel: Channel, cfg: &Config, duplicat
     let turn: u64 = storage::get_json(TURN)?.unwrap_or(0);
     let a = assign(&cfg.assignment, l.country.as_deref(), turn);
     let mut f = Fields::new().set(lead::LAST_NAME, &l.last_name).set(lead::SOURCE, &l.source).set(lead::STAGE, "new").set(lead::SCORE, 0);
-    for (field, value) in [
-        (lead::FIRST_NAME, &l.first_name),
-        (lead::EMAIL, &l.email),
-        (lead::PHONE, &l.phone),
-        (lead::COMPANY_NAME, &l.company),
-        (lead::TITLE, &l.title),
-        (lead::ADDRESS_COUNTRY, &l.country),
-        (lead::TERRITORY, &a.territory),
-    ] {
+    for (field, value) in optional_fields(l).into_iter().chain([(lead::TERRITORY, &a.territory)]) {
         if let Some(v) = value {
             f = f.set(field, v);
         }
@@ -131,17 +123,22 @@ fn create(leads: &Collection, l: &Lead, channel: Channel, cfg: &Config, duplicat
     })
 }
 
-/// Another submission of a person with an open lead: an activity, blanks filled in, a new score.
-fn merge(leads: &Collection, rec: &Record, l: &Lead, channel: Channel, cfg: &Config) -> Result<Captured> {
-    let mut fill = Fields::new();
-    for (field, value) in [
+/// The lead fields a submission may carry or leave out, paired with what it carried.
+fn optional_fields(l: &Lead) -> [(&'static str, &Option<String>); 6] {
+    [
         (lead::FIRST_NAME, &l.first_name),
         (lead::EMAIL, &l.email),
         (lead::PHONE, &l.phone),
         (lead::COMPANY_NAME, &l.company),
         (lead::TITLE, &l.title),
         (lead::ADDRESS_COUNTRY, &l.country),
-    ] {
+    ]
+}
+
+/// Another submission of a person with an open lead: an activity, blanks filled in, a new score.
+fn merge(leads: &Collection, rec: &Record, l: &Lead, channel: Channel, cfg: &Config) -> Result<Captured> {
+    let mut fill = Fields::new();
+    for (field, value) in optional_fields(l) {
         if let (None, Some(v)) = (rec.raw_value(field), value) {
             fill = fill.set(field, v);
         }

@@ -18,3 +18,4 @@ pub mod model;
 pub mod plugin;
 pub mod store;
 pub mod tls;
+pub mod web;

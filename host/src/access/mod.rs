@@ -249,6 +249,18 @@ impl Gate {
         Ok(crate::audit::query(&self.inner.db, &filter).await?)
     }
 
+    /// The caller's own audit entries: what they read, changed, revealed, exported or were refused.
+    /// Everyone may see their own trail (it holds no field values); subjects are not searchable here.
+    pub async fn my_activity(&self, principal: &Principal, mut filter: AuditFilter) -> Result<AuditPage> {
+        if principal.user_id.is_none() || principal.plugin.is_some() {
+            return self.inner.deny(principal, "audit.query", None, "reading one's own activity (people only)").await;
+        }
+        filter.actor = Some(principal.actor.name.clone());
+        filter.actor_kind = Some(principal.actor.kind.clone());
+        filter.subject = None;
+        Ok(crate::audit::query(&self.inner.db, &filter).await?)
+    }
+
     /// Verifies the whole audit chain, for callers allowed to read the audit trail.
     pub async fn verify_audit(&self, principal: &Principal) -> Result<crate::audit::VerifyReport> {
         if !Effective::of(principal).has(SystemPermission::Audit) {

@@ -929,6 +929,15 @@ impl RecordAccess {
                 push_time_filter(&mut c, column, f)?;
                 continue;
             }
+            if f.field == "owner_id" && obj.field("owner_id").is_none() {
+                // Whose record it is says nothing about the person in it ("my leads").
+                let owner = match &f.value {
+                    FilterValue::Text(s) | FilterValue::Json(Value::String(s)) if f.op == FilterOp::Eq => s.clone(),
+                    _ => return Err(AccessError::BadRequest("`owner_id` filters compare with eq and a user id".into())),
+                };
+                c.push("r.owner_id", "=", Arg::Text(owner));
+                continue;
+            }
             let def = match obj.field(&f.field) {
                 Some(d) => d,
                 None => return Err(AccessError::BadRequest(format!("unknown field `{}` on object `{object}`", f.field))),

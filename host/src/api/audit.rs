@@ -29,7 +29,7 @@ pub struct AuditParams {
     pub limit: Option<i64>,
 }
 
-fn time(v: &Option<String>, name: &str) -> Result<Option<i64>, AppError> {
+pub(crate) fn time(v: &Option<String>, name: &str) -> Result<Option<i64>, AppError> {
     v.as_deref()
         .map(|s| {
             chrono::DateTime::parse_from_rfc3339(s)
@@ -43,8 +43,25 @@ fn time(v: &Option<String>, name: &str) -> Result<Option<i64>, AppError> {
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 403, body = super::error::ErrorBody)), tag = "audit")]
 pub async fn query(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<AuditParams>) -> Result<ApiJson<AuditPage>, AppError> {
-    let filter = AuditFilter {
+    let subject = q.subject.clone();
+    Ok(ApiJson(state.gate.audit_log(&p, filter_of(q)?, subject.as_deref()).await?))
+}
+
+/// The caller's own audit entries, newest first (for everyone; `actor` and `subject` do not apply).
+#[utoipa::path(get, path = "/api/v1/me/activity", params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 400, body = super::error::ErrorBody)), tag = "audit")]
+pub async fn mine(State(state): State<AppState>, Caller(p): Caller, Query(q): Query<AuditParams>) -> Result<ApiJson<AuditPage>, AppError> {
+    if q.subject.is_some() || q.actor.is_some() {
+        return Err(AppError::bad_request("one's own activity is filtered by action, outcome, object, record and time"));
+    }
+    Ok(ApiJson(state.gate.my_activity(&p, filter_of(q)?).await?))
+}
+
+/// The audit query of a request's parameters (the subject is resolved by the gate).
+pub(crate) fn filter_of(q: AuditParams) -> Result<AuditFilter, AppError> {
+    Ok(AuditFilter {
         subject: None,
+        actor_kind: None,
         actor: q.actor,
         action: q.action,
         outcome: q.outcome,
@@ -54,8 +71,7 @@ pub async fn query(State(state): State<AppState>, Caller(p): Caller, Query(q): Q
         to: time(&q.to, "to")?,
         before_seq: q.before,
         limit: q.limit.unwrap_or(100),
-    };
-    Ok(ApiJson(state.gate.audit_log(&p, filter, q.subject.as_deref()).await?))
+    })
 }
 
 /// Verify the whole audit chain now.

@@ -63,6 +63,12 @@ pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
     })
 }
 
+/// Whether `sent` is the CSRF token of the session `session_token` (compared in constant time).
+pub(crate) fn csrf_matches(sent: &str, session_token: &str) -> bool {
+    let expected = csrf_token(session_token);
+    sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+}
+
 /// The bearer token of a request: the `Authorization` header, or the UI's session cookie. A
 /// cookie is sent by the browser on its own, so a request that changes something must also
 /// carry the session's CSRF token in `X-CSRF-Token`.
@@ -80,10 +86,7 @@ fn bearer(parts: &Parts) -> Result<String, AppError> {
     let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
     if !safe {
         let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
-        let expected = csrf_token(&token);
-        // Constant-time comparison of equal-length hex strings.
-        let same = sent.len() == expected.len() && sent.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
-        if !same {
+        if !csrf_matches(sent, &token) {
             return Err(AppError::new(StatusCode::FORBIDDEN, "csrf_failed", "a request that changes something needs the session's CSRF token in X-CSRF-Token"));
         }
     }
@@ -92,7 +95,13 @@ fn bearer(parts: &Parts) -> Result<String, AppError> {
 
 async fn resolve(parts: &mut Parts, state: &AppState) -> Result<(Principal, AuthUser), AppError> {
     let token = bearer(parts)?;
-    let user = state.auth.authenticate(token.trim()).await?;
+    principal_for(parts, state, token.trim()).await
+}
+
+/// The principal a token stands for on this request: the person's permissions, the address rules
+/// checked (and a refusal audited), the request id and declared purpose attached.
+pub(crate) async fn principal_for(parts: &Parts, state: &AppState, token: &str) -> Result<(Principal, AuthUser), AppError> {
+    let user = state.auth.authenticate(token).await?;
     let perms = Arc::new(state.gate.permissions_of(&user.id).await?);
     // Address rules hold on every request, not only at sign-in.
     let ip = client_ip(parts, state);
@@ -127,7 +136,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let (p, user) = resolve(parts, state).await?;
-        if user.scopes.as_ref().is_some_and(|s| s.contains(&TokenScope::MfaEnrol)) {
+        if is_enrolment_only(&user) {
             return Err(AppError::new(StatusCode::FORBIDDEN, "mfa_enrolment_required", "enrol a second factor first (POST /api/v1/me/mfa/enrol)"));
         }
         Ok(Caller(p))
@@ -195,25 +204,45 @@ pub async fn session(State(state): State<AppState>, parts: Parts, ApiJson(req): 
         }
     }
     let signed = sign_in(&state, &parts, req).await?;
-    let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let local = ["localhost", "127.0.0.1", "[::1]"].iter().any(|l| host == *l || host.starts_with(&format!("{l}:")));
-    let secure = if local { "" } else { "; Secure" };
-    let max_age = signed.token.expires_in;
     let csrf = csrf_token(&signed.token.token);
-    let body = CookieSession { csrf_token: csrf.clone(), expires_in: max_age, mfa_enrolment_required: signed.mfa_enrolment_required };
+    let body = CookieSession { csrf_token: csrf, expires_in: signed.token.expires_in, mfa_enrolment_required: signed.mfa_enrolment_required };
     let mut resp = ApiJson(body).into_response();
-    let h = resp.headers_mut();
-    for c in [
-        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", signed.token.token),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}{secure}"),
-    ] {
-        h.append(axum::http::header::SET_COOKIE, axum::http::HeaderValue::from_str(&c).map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "cookie"))?);
-    }
-    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    set_session_cookies(&parts, &mut resp, &signed.token);
     Ok(resp)
 }
 
-async fn sign_in(state: &AppState, parts: &Parts, req: TokenRequest) -> Result<SignedIn, AppError> {
+/// `; Secure` unless the browser talks to the local machine (where a trial may run without TLS).
+pub(crate) fn secure_attribute(parts: &Parts) -> &'static str {
+    let host = parts.headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let local = ["localhost", "127.0.0.1", "[::1]"].iter().any(|l| host == *l || host.starts_with(&format!("{l}:")));
+    if local { "" } else { "; Secure" }
+}
+
+/// Puts a session in the browser: the token in an HttpOnly cookie, its CSRF token in one the page
+/// may read, both SameSite=Strict and living as long as the session; the answer is not cached.
+pub(crate) fn set_session_cookies(parts: &Parts, resp: &mut axum::response::Response, token: &IssuedToken) {
+    let secure = secure_attribute(parts);
+    let max_age = token.expires_in;
+    let csrf = csrf_token(&token.token);
+    let h = resp.headers_mut();
+    for c in [
+        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}", token.token),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}{secure}"),
+    ] {
+        // Tokens and their CSRF companions are URL-safe base64 and hex: always valid header values.
+        h.append(axum::http::header::SET_COOKIE, axum::http::HeaderValue::from_str(&c).expect("cookie of token characters"));
+    }
+    h.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+}
+
+/// Cookies that end the browser's session (and its CSRF companion).
+pub(crate) fn clear_session_cookies(resp: &mut axum::response::Response) {
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        resp.headers_mut().append(axum::http::header::SET_COOKIE, axum::http::HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0; SameSite=Strict")).expect("valid"));
+    }
+}
+
+pub(crate) async fn sign_in(state: &AppState, parts: &Parts, req: TokenRequest) -> Result<SignedIn, AppError> {
     if req.username.len() > 200 || req.password.len() > 1024 || req.totp.as_ref().is_some_and(|t| t.len() > 20) || req.recovery_code.as_ref().is_some_and(|t| t.len() > 40) {
         return Err(AppError::bad_request("user name, password or code too long"));
     }
@@ -274,18 +303,44 @@ pub async fn logout(State(state): State<AppState>, Session(p, user): Session) ->
     state.auth.revoke_token(&user.token_id, Some(&user.id)).await?;
     state.gate.audit_event(Event::new(&p.actor, "logout", Outcome::Allowed).request(p.request_id.as_deref())).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    for name in [SESSION_COOKIE, CSRF_COOKIE] {
-        resp.headers_mut().append(axum::http::header::SET_COOKIE, axum::http::HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0; SameSite=Strict")).expect("valid"));
-    }
+    clear_session_cookies(&mut resp);
     Ok(resp)
 }
 
 /// Start enrolling a TOTP second factor: the secret and its QR code (shown once).
 #[utoipa::path(post, path = "/api/v1/me/mfa/enrol", responses((status = 200, body = Enrolment)), tag = "auth")]
 pub async fn mfa_enrol(State(state): State<AppState>, Session(p, user): Session) -> Result<ApiJson<Enrolment>, AppError> {
+    Ok(ApiJson(enrol_begin(&state, &p, &user).await?))
+}
+
+/// Starts (or restarts) a TOTP enrolment for the signed-in person, audited.
+pub(crate) async fn enrol_begin(state: &AppState, p: &Principal, user: &AuthUser) -> Result<Enrolment, AppError> {
     let e = state.auth.mfa_begin(&user.id, &user.username).await?;
     state.gate.audit_event(Event::new(&p.actor, "mfa.enrol", Outcome::Allowed).request(p.request_id.as_deref()).detail("enrolment started")).await?;
-    Ok(ApiJson(e))
+    Ok(e)
+}
+
+/// Finishes an enrolment with a first code, audited either way; an enrolment-only token is
+/// revoked, so the person signs in again with the new factor. Answers the recovery codes.
+pub(crate) async fn enrol_confirm(state: &AppState, p: &Principal, user: &AuthUser, code: &str) -> Result<Vec<String>, AppError> {
+    match state.auth.mfa_confirm(&user.id, code).await {
+        Ok(codes) => {
+            state.gate.audit_event(Event::new(&p.actor, "mfa.enrol", Outcome::Allowed).request(p.request_id.as_deref()).detail("second factor enabled")).await?;
+            if is_enrolment_only(user) {
+                state.auth.revoke_token(&user.token_id, Some(&user.id)).await?;
+            }
+            Ok(codes)
+        }
+        Err(e) => {
+            state.gate.audit_event(Event::new(&p.actor, "mfa.enrol", Outcome::Denied).request(p.request_id.as_deref()).detail("wrong code")).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Whether the token is good for enrolling a second factor only.
+pub(crate) fn is_enrolment_only(user: &AuthUser) -> bool {
+    user.scopes.as_ref().is_some_and(|s| s.contains(&TokenScope::MfaEnrol))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -304,19 +359,7 @@ pub struct RecoveryCodes {
 /// Finish enrolment with a first code; answers the recovery codes. Sign in again afterwards.
 #[utoipa::path(post, path = "/api/v1/me/mfa/confirm", request_body = CodeRequest, responses((status = 200, body = RecoveryCodes)), tag = "auth")]
 pub async fn mfa_confirm(State(state): State<AppState>, Session(p, user): Session, ApiJson(req): ApiJson<CodeRequest>) -> Result<ApiJson<RecoveryCodes>, AppError> {
-    match state.auth.mfa_confirm(&user.id, &req.code).await {
-        Ok(codes) => {
-            state.gate.audit_event(Event::new(&p.actor, "mfa.enrol", Outcome::Allowed).request(p.request_id.as_deref()).detail("second factor enabled")).await?;
-            if user.scopes.as_ref().is_some_and(|s| s.contains(&TokenScope::MfaEnrol)) {
-                state.auth.revoke_token(&user.token_id, Some(&user.id)).await?;
-            }
-            Ok(ApiJson(RecoveryCodes { recovery_codes: codes }))
-        }
-        Err(e) => {
-            state.gate.audit_event(Event::new(&p.actor, "mfa.enrol", Outcome::Denied).request(p.request_id.as_deref()).detail("wrong code")).await?;
-            Err(e.into())
-        }
-    }
+    Ok(ApiJson(RecoveryCodes { recovery_codes: enrol_confirm(&state, &p, &user, &req.code).await? }))
 }
 
 /// A fresh TOTP check for this session (some roles require one shortly before a reveal).

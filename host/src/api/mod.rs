@@ -2,7 +2,7 @@
 
 mod alerts;
 mod audit;
-mod auth;
+pub(crate) mod auth;
 pub mod error;
 mod exports;
 mod people;
@@ -40,7 +40,7 @@ pub struct AppState {
         auth::token, auth::session, auth::logout, auth::mfa_enrol, auth::mfa_confirm, auth::mfa_verify, auth::create_token, auth::tokens, auth::revoke_token,
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
-        audit::query, audit::verify,
+        audit::query, audit::mine, audit::verify,
         people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me, people::inactive_users, people::field_access,
         records::reveal, records::history,
         alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{id}", axum::routing::patch(people::update_user))
         .route("/teams", get(people::teams).post(people::create_team))
         .route("/me", get(people::me))
+        .route("/me/activity", get(audit::mine))
         .route("/reports/inactive-users", get(people::inactive_users))
         .route("/reports/field-access", get(people::field_access))
         .route("/alerts", get(alerts::list))
@@ -138,6 +139,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
         .route("/plugins/{name}/{*rest}", axum::routing::any(plugins::route))
+        .merge(crate::web::router())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -10,6 +10,8 @@ pub struct AuditFilter {
     /// The pseudonym of a subject (the caller derives it from the subject's key).
     pub subject: Option<String>,
     pub actor: Option<String>,
+    /// user, plugin, system or anonymous.
+    pub actor_kind: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
     pub object: Option<String>,
@@ -39,6 +41,7 @@ pub async fn query(db: &Db, f: &AuditFilter) -> Result<AuditPage, sqlx::Error> {
     };
     text(&mut c, "subject", &f.subject);
     text(&mut c, "actor", &f.actor);
+    text(&mut c, "actor_kind", &f.actor_kind);
     text(&mut c, "action", &f.action);
     text(&mut c, "outcome", &f.outcome);
     text(&mut c, "object", &f.object);

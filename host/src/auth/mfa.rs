@@ -43,6 +43,12 @@ pub fn code_now(secret_base32: &str) -> Option<String> {
 }
 
 impl Auth {
+    /// Whether the person's second factor is on.
+    pub async fn mfa_enabled(&self, user_id: &str) -> Result<bool> {
+        let on: Option<i64> = sqlx::query_scalar("SELECT totp_enabled FROM users WHERE id = $1").bind(user_id.to_string()).fetch_optional(self.db.reader()).await?;
+        Ok(on.unwrap_or(0) != 0)
+    }
+
     /// Starts (or restarts) enrolment: a new secret, sealed, not yet enabled.
     pub async fn mfa_begin(&self, user_id: &str, username: &str) -> Result<Enrolment> {
         let mut raw = vec![0u8; 20];

@@ -1,0 +1,243 @@
+//! The UI's two languages, English and Simplified Chinese: chosen by the browser's
+//! `Accept-Language`, switchable with a cookie, and a table of every text in both.
+
+use axum::http::HeaderMap;
+
+/// The cookie that remembers a language chosen by hand.
+pub const LANG_COOKIE: &str = "capcrm_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    ZhCn,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        let c = code.trim().to_ascii_lowercase();
+        if c == "en" || c.starts_with("en-") {
+            Some(Lang::En)
+        } else if c == "zh" || c.starts_with("zh-") {
+            Some(Lang::ZhCn)
+        } else {
+            None
+        }
+    }
+
+    /// The language of a request: the cookie if set, else the browser's most preferred language
+    /// that the UI speaks, else English.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        let cookie = headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == LANG_COOKIE).then(|| Lang::parse(v)).flatten()
+        });
+        if let Some(l) = cookie {
+            return l;
+        }
+        let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mut best: Option<(f32, Lang)> = None;
+        for item in accept.split(',').take(20) {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("");
+            let q = parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
+            if let Some(l) = Lang::parse(tag) {
+                if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+                    best = Some((q, l));
+                }
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+
+    /// The text `key` in this language. Keys are checked against the templates by a test, so an
+    /// unknown key is a programming error; it shows as itself rather than failing the page.
+    pub fn t(self, key: &str) -> &'static str {
+        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, en, zh)) => match self {
+                Lang::En => en,
+                Lang::ZhCn => zh,
+            },
+            None => {
+                debug_assert!(false, "no text `{key}`");
+                "?"
+            }
+        }
+    }
+}
+
+/// Every text of the UI: key, English, Simplified Chinese. A row cannot lack a language.
+pub static TEXTS: &[(&str, &str, &str)] = &[
+    ("app", "capcrm", "capcrm"),
+    ("skip", "Skip to content", "跳到正文"),
+    ("nav_main", "Main", "主导航"),
+    ("nav_home", "Home", "首页"),
+    ("nav_records", "Records", "记录"),
+    ("nav_audit", "Audit trail", "审计日志"),
+    ("nav_activity", "My activity", "我的操作记录"),
+    ("nav_security", "Security", "安全"),
+    ("signed_in_as", "Signed in as", "当前用户"),
+    ("sign_out", "Sign out", "退出登录"),
+    ("language", "Language", "语言"),
+    ("sign_in", "Sign in", "登录"),
+    ("sign_in_title", "Sign in to capcrm", "登录 capcrm"),
+    ("username", "User name", "用户名"),
+    ("password", "Password", "密码"),
+    ("code", "Authentication code", "验证码"),
+    ("code_hint", "The six digits from your authenticator app, or a recovery code. Leave empty if your account has no second factor.", "身份验证器应用中的六位数字，或一个恢复码。如果账户未启用双重验证，请留空。"),
+    ("err_credentials", "Wrong user name or password.", "用户名或密码错误。"),
+    ("err_code_needed", "This account needs the code from your authenticator app.", "此账户需要身份验证器应用中的验证码。"),
+    ("err_code_wrong", "That code is wrong or was already used.", "验证码错误或已被使用。"),
+    ("err_locked", "Too many failed sign-ins. Try again later.", "登录失败次数过多，请稍后再试。"),
+    ("err_ip", "Sign-in from this address is not allowed for this account.", "此账户不允许从该地址登录。"),
+    ("notice_expired", "Your session ended. Sign in again to continue.", "会话已结束，请重新登录。"),
+    ("notice_signed_out", "You are signed out.", "您已退出登录。"),
+    ("notice_saved", "Saved.", "已保存。"),
+    ("notice_mfa_on", "Your second factor is on. Sign in again with a code.", "双重验证已启用，请使用验证码重新登录。"),
+    ("security_title", "Security", "安全设置"),
+    ("mfa", "Second factor (TOTP)", "双重验证（TOTP）"),
+    ("mfa_on", "On: sign-ins need a code from your authenticator app.", "已启用：登录需要身份验证器应用中的验证码。"),
+    ("mfa_off", "Off.", "未启用。"),
+    ("mfa_required", "Your role requires a second factor: set one up to continue.", "您的角色要求启用双重验证，请先完成设置。"),
+    ("mfa_set_up", "Set up a second factor", "设置双重验证"),
+    ("mfa_restart", "Start again with a new secret", "使用新密钥重新开始"),
+    ("mfa_scan", "Scan this QR code with an authenticator app, or type the secret into it. Then enter the code it shows.", "用身份验证器应用扫描二维码，或手动输入密钥，然后输入应用显示的验证码。"),
+    ("mfa_secret", "Secret", "密钥"),
+    ("mfa_confirm", "Turn on", "启用"),
+    ("mfa_codes", "Recovery codes", "恢复码"),
+    ("mfa_codes_hint", "Keep these somewhere safe. Each works once if you lose your authenticator; they are not shown again.", "请妥善保存。丢失身份验证器时每个恢复码可使用一次；它们不会再次显示。"),
+    ("mfa_continue", "Sign in with the new factor", "使用新的验证方式登录"),
+    ("home_title", "Home", "首页"),
+    ("my_leads", "My leads", "我的线索"),
+    ("my_deals", "My deals", "我的商机"),
+    ("tasks_due", "Tasks due", "待办任务"),
+    ("open_alerts", "Open alerts", "未处理的警报"),
+    ("none_yet", "Nothing here.", "暂无内容。"),
+    ("see_all", "See all", "查看全部"),
+    ("records_title", "Records", "记录"),
+    ("objects", "Objects", "对象"),
+    ("custom", "custom", "自定义"),
+    ("search", "Search", "搜索"),
+    ("search_hint", "An exact email, phone or identifier.", "完整的邮箱、电话或标识号。"),
+    ("filter", "Filter", "筛选"),
+    ("field", "Field", "字段"),
+    ("value", "Value", "值"),
+    ("op_eq", "is", "等于"),
+    ("op_gt", "greater than", "大于"),
+    ("op_lt", "less than", "小于"),
+    ("apply", "Apply", "应用"),
+    ("clear", "Clear", "清除"),
+    ("next_page", "Next page", "下一页"),
+    ("first_page", "First page", "第一页"),
+    ("new_record", "New record", "新建记录"),
+    ("edit", "Edit", "编辑"),
+    ("save", "Save", "保存"),
+    ("cancel", "Cancel", "取消"),
+    ("open", "Open", "打开"),
+    ("masked", "masked", "已遮蔽"),
+    ("reveal", "Reveal", "显示"),
+    ("reveal_reason", "Reason for revealing", "显示原因"),
+    ("reveal_hint", "Kept in the audit trail with the reveal.", "原因将与本次显示一起记入审计日志。"),
+    ("revealed", "Shown once; the reveal is in the audit trail.", "仅显示一次；本次显示已记入审计日志。"),
+    ("erased", "This person's personal data was erased.", "此人的个人数据已被删除。"),
+    ("details", "Details", "详情"),
+    ("related", "Related records", "相关记录"),
+    ("timeline", "Activity timeline", "活动时间线"),
+    ("history", "Change history", "变更历史"),
+    ("owner", "Owner", "负责人"),
+    ("created", "Created", "创建时间"),
+    ("updated", "Updated", "更新时间"),
+    ("version", "Version", "版本"),
+    ("yes", "Yes", "是"),
+    ("no", "No", "否"),
+    ("empty", "(empty)", "（空）"),
+    ("fix_errors", "Some fields need attention.", "部分字段需要修改。"),
+    ("err_required", "Required.", "必填。"),
+    ("err_expected", "Expected:", "格式应为："),
+    ("err_conflict", "Someone changed this record meanwhile. Reload it and apply your change again.", "该记录已被他人修改。请重新加载后再次修改。"),
+    ("audit_title", "Audit trail", "审计日志"),
+    ("activity_title", "My activity", "我的操作记录"),
+    ("activity_hint", "Everything you read, changed, revealed or exported, and what was refused.", "您查看、修改、显示或导出的所有内容，以及被拒绝的操作。"),
+    ("subject", "Data subject", "数据主体"),
+    ("actor", "Actor", "操作者"),
+    ("action", "Action", "操作"),
+    ("outcome", "Outcome", "结果"),
+    ("object", "Object", "对象"),
+    ("record", "Record", "记录"),
+    ("from", "From", "开始"),
+    ("to", "To", "结束"),
+    ("when", "When", "时间"),
+    ("fields", "Fields", "字段"),
+    ("purpose", "Purpose", "目的"),
+    ("detail", "Detail", "说明"),
+    ("any", "any", "全部"),
+    ("verify_chain", "Verify the chain", "校验日志链"),
+    ("chain_ok", "The audit chain is intact.", "审计日志链完整。"),
+    ("chain_bad", "The audit chain is broken at entry", "审计日志链在此条目处断裂："),
+    ("entries", "entries", "条"),
+    ("export_csv", "Export (CSV)", "导出（CSV）"),
+    ("error_title", "Something went wrong", "出现问题"),
+    ("err_forbidden", "You do not have permission for this.", "您没有执行此操作的权限。"),
+    ("err_not_found", "There is no such page or record.", "没有这个页面或记录。"),
+    ("err_bad_request", "The request could not be used.", "无法处理该请求。"),
+    ("err_csrf", "This form has expired. Go back, reload the page and try again.", "表单已过期。请返回并刷新页面后重试。"),
+    ("err_internal", "An internal error occurred; the server log has the details.", "发生内部错误，详情见服务器日志。"),
+    ("back_home", "Back to the home page", "返回首页"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_browser_chooses_unless_a_cookie_says_otherwise() {
+        assert_eq!(Lang::of(&headers(&[])), Lang::En);
+        assert_eq!(Lang::of(&headers(&[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")])), Lang::ZhCn);
+        assert_eq!(Lang::of(&headers(&[("accept-language", "de-DE, en;q=0.5, zh;q=0.7")])), Lang::ZhCn);
+        assert_eq!(Lang::of(&headers(&[("accept-language", "fr, en-GB;q=0.2")])), Lang::En);
+        assert_eq!(Lang::of(&headers(&[("accept-language", "zh;q=0")])), Lang::En, "q=0 means not acceptable");
+        assert_eq!(Lang::of(&headers(&[("accept-language", "zh-CN"), ("cookie", "a=b; capcrm_lang=en")])), Lang::En);
+        assert_eq!(Lang::of(&headers(&[("cookie", "capcrm_lang=zh-CN")])), Lang::ZhCn);
+        assert_eq!(Lang::of(&headers(&[("cookie", "capcrm_lang=xx"), ("accept-language", "zh")])), Lang::ZhCn, "a bad cookie is ignored");
+    }
+
+    #[test]
+    fn keys_are_unique_and_every_key_used_exists() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (k, en, zh) in TEXTS {
+            assert!(seen.insert(*k), "text `{k}` twice");
+            assert!(!en.is_empty() && !zh.is_empty(), "text `{k}` lacks a language");
+        }
+        // Every `.t("...")` in the templates and the web module's code names a text.
+        let dirs = [concat!(env!("CARGO_MANIFEST_DIR"), "/templates"), concat!(env!("CARGO_MANIFEST_DIR"), "/src/web")];
+        let mut used = 0;
+        for dir in dirs {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+                for (i, _) in text.match_indices(".t(\"") {
+                    let rest = &text[i + 4..];
+                    let key = &rest[..rest.find('"').unwrap()];
+                    if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                        used += 1;
+                        assert!(seen.contains(key), "`{key}` is used but has no text");
+                    }
+                }
+            }
+        }
+        assert!(used > 50, "the scan found the uses ({used})");
+    }
+}

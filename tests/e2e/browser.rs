@@ -233,3 +233,219 @@ fn a_masked_phone_stays_masked_for_sales_and_a_manager_reveals_it_with_a_reason(
         b.screenshot("audit explorer in chinese");
     }
 }
+
+const CARD_MANIFEST: &str = r#"
+name = "card"
+version = "1.0.0"
+author = "capcrm tests"
+description = "A contact card page."
+purpose = "Show a contact card to the colleague who asks"
+routes = ["GET /card"]
+
+[access.contact]
+read = ["first_name", "last_name", "email", "phone", "title"]
+
+[limits]
+memory_mb = 32
+timeout_ms = 2000
+host_calls = 100
+"#;
+
+#[test]
+fn an_admin_approves_part_of_a_pending_plugin_and_its_page_respects_it() {
+    use base64::Engine as _;
+    let wasm = std::fs::read(guest_wasm("guest-card")).unwrap();
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let base = srv.base.clone();
+        let admin = srv.client();
+        let c = admin.create("contact", json!({"first_name": "Mei", "last_name": "Lin", "email": "mei.lin@example.com", "phone": "+86 138 0013 8000", "title": "Buyer"}));
+        let id = c["id"].as_str().unwrap().to_string();
+        let r = admin.post("/api/v1/plugins", &json!({"manifest": CARD_MANIFEST, "component_base64": base64::engine::general_purpose::STANDARD.encode(&wasm)}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        let Some(b) = Browser::start(&format!("plugin-approval-{}", tag(backend)), "en") else { return };
+        b.goto(&format!("{base}/login"));
+        b.fill("#username", "admin");
+        b.fill("#password", ADMIN_PASSWORD);
+        let submit = b.find("#sign-in button[type=submit]");
+        b.click(&submit);
+        b.find("#whoami");
+
+        // The pending version: what it asks for, and why.
+        let nav = b.find("nav a[href='/admin/plugins']");
+        b.click(&nav);
+        let link = b.find("#plugins tr[data-plugin=card] a");
+        b.click(&link);
+        b.wait_url("/admin/plugins/card");
+        assert_eq!(b.text_of("[id='version-1.0.0'] .purpose"), "Show a contact card to the colleague who asks");
+        let caps: Vec<String> = b.find_all("[id='decide-1.0.0'] input[name=cap]").iter().filter_map(|e| b.attr(e, "value")).collect();
+        for want in ["read:contact.first_name", "read:contact.phone", "route:GET /card"] {
+            assert!(caps.iter().any(|c| c == want), "{want} in {caps:?}");
+        }
+        b.screenshot("pending approval");
+
+        // Leave the phone out, and preview on the real record what would cross.
+        let phone = b.find("[id='decide-1.0.0'] input[value='read:contact.phone']");
+        b.click(&phone);
+        b.fill("[id='req-1.0.0']", &format!("GET /card?id={id}"));
+        let preview = b.find("[id='decide-1.0.0'] button[value=preview]");
+        b.click(&preview);
+        let crossed = b.text_of("#preview .crossed");
+        assert!(crossed.contains("first_name") && !crossed.contains("phone"), "{crossed}");
+        assert!(b.text_of("#preview").contains("read:contact.phone"), "named as left out");
+        assert!(!b.source().contains("0013"), "a preview shows names, never values");
+        let still = b.find("[id='decide-1.0.0'] input[value='read:contact.phone']");
+        assert!(b.attr(&still, "checked").is_none(), "the choice survives the preview");
+        b.screenshot("preview without the phone");
+        assert_eq!(admin.get(&format!("/plugins/card/card?id={id}")).status, 404, "a preview approves nothing");
+
+        // Approve the rest.
+        let approve = b.find("[id='decide-1.0.0'] button.approve");
+        b.click(&approve);
+        b.wait_url("done=saved");
+        assert_eq!(b.text_of("#active-version"), "1.0.0");
+        let granted = b.text_of("[id='version-1.0.0'] .granted");
+        assert!(granted.contains("read:contact.first_name") && !granted.contains("phone"), "{granted}");
+        b.screenshot("approved in part");
+        let info = admin.get("/api/v1/plugins/card").body;
+        let api_granted = info["versions"][0]["granted"].as_array().unwrap();
+        assert!(!api_granted.iter().any(|g| g == "read:contact.phone") && api_granted.iter().any(|g| g == "read:contact.email"), "{info}");
+
+        // The plugin's own page shows what it was granted and nothing more.
+        b.goto(&format!("{base}/plugins/card/card?id={id}"));
+        assert_eq!(b.text_of("#card-first_name td"), "Mei");
+        assert_eq!(b.text_of("#card-email td"), "mei.lin@example.com");
+        assert_eq!(b.text_of("#card-phone td"), "not granted");
+        assert!(!b.source().contains("0013"));
+        b.screenshot("plugin page respects the grant");
+        b.assert_only_from(&base);
+        let approvals = audit(&admin, "action=plugin.approve");
+        assert_eq!(approvals.len(), 1, "{approvals:?}");
+    }
+}
+
+#[test]
+fn a_privacy_officer_carries_a_request_from_the_public_form_to_the_export_download() {
+    let dsr = guest_wasm("capcrm-dsr");
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/dsr/plugin.toml");
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let out = inst.cli(&["plugin", "install", dsr.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
+        let maildir = tempfile::tempdir().unwrap();
+        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
+        serve.env("CAPCRM_MAIL_TICK_MS", "100");
+        let srv = Server::start(serve);
+        let base = srv.base.clone();
+        let admin = srv.client();
+        let person = admin.create("contact", json!({"first_name": "Wen", "last_name": "Requester", "email": "wen.requester@example.com", "phone": "+86 137 1234 5678"}));
+        add_user(&admin, "maria.web", "privacy_officer", &[]);
+        // The requester's browser speaks Chinese: the public form does too.
+        let Some(b) = Browser::start(&format!("dsr-{}", tag(backend)), "zh-CN") else { return };
+
+        b.goto(&format!("{base}/public/requests"));
+        assert_eq!(b.text_of("h1"), "您的数据：提交请求");
+        assert_eq!(b.attr(&b.find("html"), "lang").as_deref(), Some("zh-CN"));
+        b.assert_only_from(&base);
+        let pipl = b.find("#regime option[value=pipl]");
+        b.click(&pipl);
+        let access = b.find("#kind option[value=access]");
+        b.click(&access);
+        b.fill("#email", "wen.requester@example.com");
+        b.fill("#name", "Wen R.");
+        b.screenshot("public request form");
+        let send = b.find("#dsr-form button[type=submit]");
+        b.click(&send);
+        let reference = b.text_of("#reference");
+        assert!(reference.starts_with("dsr-"), "{reference}");
+        b.screenshot("verification step");
+        b.fill("#code", "000000");
+        let confirm = b.find("#dsr-verify button");
+        b.click(&confirm);
+        b.find("#code-error");
+        let code = wait_for_code(maildir.path(), "wen.requester@example.com");
+        b.fill("#code", &code);
+        let confirm = b.find("#dsr-verify button");
+        b.click(&confirm);
+        b.find("#verified");
+        b.screenshot("request confirmed");
+
+        // The privacy officer finds it in the queue with its law, deadline and days left.
+        let en = b.find("footer a[hreflang=en]");
+        b.click(&en);
+        b.goto(&format!("{base}/login"));
+        b.fill("#username", "maria.web");
+        b.fill("#password", PASSWORD);
+        let submit = b.find("#sign-in button[type=submit]");
+        b.click(&submit);
+        let nav = b.find("nav a[href='/privacy/requests']");
+        b.click(&nav);
+        let row = b.find(&format!("#dsr-queue tr[data-request='{reference}']"));
+        let text = b.text(&row);
+        assert!(text.contains("PIPL") && text.contains("access") && text.contains("verified"), "{text}");
+        let days: i64 = b.text(&b.find(&format!("#dsr-queue tr[data-request='{reference}'] .days-left"))).trim().parse().unwrap();
+        assert!((14..=25).contains(&days), "PIPL gives 15 working days: {days}");
+        assert!(!b.source().contains("wen.requester@example.com"), "the queue leaves the requester out");
+        b.screenshot("queue");
+        let link = b.find(&format!("#dsr-queue tr[data-request='{reference}'] a"));
+        b.click(&link);
+        b.wait_url(&format!("/privacy/requests/{reference}"));
+        assert_eq!(b.text_of("#request-status"), "verified");
+        assert_eq!(b.text_of("#steps [aria-current=step]"), "Verified");
+        assert!(b.text_of("#requester").contains("wen.requester@example.com"));
+        b.screenshot("request page");
+
+        // Build the bundle and download it: one person's records, nobody else's.
+        let build = b.find("#export button");
+        b.click(&build);
+        b.wait_url("done=saved");
+        assert_eq!(b.text_of("#request-status"), "in_progress");
+        let href = b.attr(&b.find("#download"), "href").unwrap().trim_start_matches(base.as_str()).to_string();
+        b.screenshot("bundle ready");
+        let got = b.script_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(async r => {
+               const bytes = new Uint8Array(await r.arrayBuffer());
+               const text = new TextDecoder('latin1').decode(bytes);
+               done({status: r.status, type: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'),
+                     zip: bytes[0] === 0x50 && bytes[1] === 0x4b, email: text.includes('wen.requester@example.com'), id: text.includes(arguments[1])});
+             }).catch(e => done({error: String(e)}));",
+            json!([href, person["id"]]),
+        );
+        assert_eq!(got["status"], 200, "{got}");
+        assert_eq!(got["type"], "application/zip");
+        assert!(got["disposition"].as_str().unwrap().contains(&format!("{reference}.zip")), "{got}");
+        assert_eq!((got["zip"].as_bool(), got["email"].as_bool(), got["id"].as_bool()), (Some(true), Some(true), Some(true)), "{got}");
+
+        // Completed and closed.
+        let to = b.find("#to option[value=completed]");
+        b.click(&to);
+        let apply = b.find("#transition button");
+        b.click(&apply);
+        b.wait_url("done=saved");
+        assert_eq!(b.text_of("#request-status"), "completed");
+        let to = b.find("#to option[value=closed]");
+        b.click(&to);
+        let apply = b.find("#transition button");
+        b.click(&apply);
+        b.wait_url("done=saved");
+        assert_eq!(b.text_of("#request-status"), "closed");
+        b.screenshot("closed");
+        b.assert_only_from(&base);
+        let notes = audit(&admin, "action=plugin.note.dsr.bundle");
+        assert!(!notes.is_empty(), "the bundle is on record");
+        // Someone without the permission gets neither the queue nor the download.
+        add_user(&admin, "sales.web", "sales", &[]);
+        sign_out(&b);
+        sign_in(&b, &base, "sales.web", None);
+        b.find("#whoami");
+        assert!(b.try_find("nav a[href='/privacy/requests']").is_none());
+        for path in ["/privacy/requests".to_string(), format!("/privacy/requests/{reference}"), href.clone()] {
+            b.goto(&format!("{base}{path}"));
+            assert!(b.text_of("#error").contains("permission"), "{path}: {}", b.source());
+        }
+        b.screenshot("refused to sales");
+    }
+}

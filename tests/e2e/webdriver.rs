@@ -186,6 +186,11 @@ impl Browser {
         self.post("/execute/sync", json!({"script": body, "args": args}))
     }
 
+    /// Runs an asynchronous script: it finishes by calling its last argument with the result.
+    pub fn script_async(&self, body: &str, args: Value) -> Value {
+        self.post("/execute/async", json!({"script": body, "args": args}))
+    }
+
     /// Presses keys on the focused element (`\u{E007}` is Enter, `\u{E004}` Tab).
     pub fn keys(&self, keys: &str) {
         let actions: Vec<Value> = keys.chars().flat_map(|c| [json!({"type": "keyDown", "value": c.to_string()}), json!({"type": "keyUp", "value": c.to_string()})]).collect();

@@ -6,7 +6,7 @@ pub(crate) mod auth;
 pub mod error;
 mod exports;
 mod people;
-mod plugins;
+pub(crate) mod plugins;
 mod records;
 mod schema;
 

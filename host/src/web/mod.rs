@@ -11,6 +11,9 @@ pub mod audit;
 pub mod home;
 pub mod i18n;
 pub mod page;
+pub mod plugins;
+pub mod privacy;
+pub mod public;
 pub mod records;
 pub mod session;
 pub mod signin;
@@ -44,6 +47,15 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::explorer))
         .route("/audit/export", get(audit::export))
         .route("/audit/verify", post(audit::verify))
+        .route("/admin/plugins", get(plugins::list))
+        .route("/admin/plugins/{name}", get(plugins::show).post(plugins::decide))
+        .route("/admin/plugins/{name}/{action}", post(plugins::act))
+        .route("/privacy/requests", get(privacy::queue))
+        .route("/privacy/requests/{id}", get(privacy::request))
+        .route("/privacy/requests/{id}/bundle", get(privacy::bundle))
+        .route("/privacy/requests/{id}/{action}", post(privacy::act))
+        .route("/public/requests", get(public::dsr_form).post(public::dsr_submit))
+        .route("/public/requests/verify", post(public::dsr_verify))
         .route("/static/{file}", get(asset))
         .layer(axum::middleware::from_fn(page_headers))
 }
@@ -51,18 +63,48 @@ pub fn router() -> Router<AppState> {
 /// Security headers on every page, and the rendering of errors in the page's language.
 async fn page_headers(req: Request, next: Next) -> Response {
     let lang = i18n::Lang::of(req.headers());
+    let public = req.uri().path().starts_with("/public/");
     let mut resp = next.run(req).await;
     if let Some(pending) = resp.extensions_mut().remove::<page::PendingError>() {
         let status = resp.status();
         resp = page::render_error(lang, status, &pending.0);
     }
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+    if public {
+        // Public forms may be framed by the sites named in CAPCRM_FRAME_ANCESTORS.
+        h.insert(header::CONTENT_SECURITY_POLICY, public_csp().clone());
+    } else {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+/// The origins that may embed the public forms, from `CAPCRM_FRAME_ANCESTORS` (space-separated,
+/// e.g. `https://www.example.com`); by default only this server itself. A value with anything but
+/// origin characters is ignored (and said so in the log) rather than let into the header.
+pub fn frame_ancestors() -> String {
+    let configured = std::env::var("CAPCRM_FRAME_ANCESTORS").unwrap_or_default();
+    let ok = configured.split_whitespace().all(|o| o == "'self'" || ((o.starts_with("https://") || o.starts_with("http://")) && o.chars().all(|c| c.is_ascii_alphanumeric() || ":/.-*".contains(c))));
+    if configured.trim().is_empty() {
+        "'self'".into()
+    } else if ok {
+        configured.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        tracing::warn!("CAPCRM_FRAME_ANCESTORS holds something other than origins; the public forms may be framed by this server only");
+        "'self'".into()
+    }
+}
+
+fn public_csp() -> &'static HeaderValue {
+    static CSP: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        let csp = PAGE_CSP.replace("frame-ancestors 'none'", &format!("frame-ancestors {}", frame_ancestors()));
+        HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static(PAGE_CSP))
+    })
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");

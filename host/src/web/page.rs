@@ -35,7 +35,8 @@ pub enum Section {
     Records,
     Audit,
     Security,
-    None,
+    Admin,
+    Privacy,
 }
 
 impl Chrome {
@@ -49,6 +50,12 @@ impl Chrome {
         ];
         let audit_label = if perms.has(SystemPermission::Audit) { l.t("nav_audit") } else { l.t("nav_activity") };
         nav.push(Nav { href: "/audit", label: audit_label, current: section == Section::Audit });
+        if perms.has(SystemPermission::SubjectExport) {
+            nav.push(Nav { href: "/privacy/requests", label: l.t("nav_privacy"), current: section == Section::Privacy });
+        }
+        if perms.has(SystemPermission::Plugins) {
+            nav.push(Nav { href: "/admin/plugins", label: l.t("nav_plugins"), current: section == Section::Admin });
+        }
         nav.push(Nav { href: "/me/security", label: l.t("nav_security"), current: section == Section::Security });
         Chrome { lang: u.lang, title: title.into(), csrf: u.csrf.clone(), username: Some(u.user.username.clone()), nav, here: u.path.clone(), notice: None }
     }

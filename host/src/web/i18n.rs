@@ -59,7 +59,7 @@ impl Lang {
     /// The text `key` in this language. Keys are checked against the templates by a test, so an
     /// unknown key is a programming error; it shows as itself rather than failing the page.
     pub fn t(self, key: &str) -> &'static str {
-        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+        match all_texts().find(|(k, _, _)| *k == key) {
             Some((_, en, zh)) => match self {
                 Lang::En => en,
                 Lang::ZhCn => zh,
@@ -72,7 +72,12 @@ impl Lang {
     }
 }
 
-/// Every text of the UI: key, English, Simplified Chinese. A row cannot lack a language.
+/// Every text of the UI: this module's table and those of the page modules that keep their own.
+pub fn all_texts() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+    [TEXTS, super::admin::TEXTS, super::leads::TEXTS].into_iter().flatten()
+}
+
+/// Texts of every page: key, English, Simplified Chinese. A row cannot lack a language.
 pub static TEXTS: &[(&str, &str, &str)] = &[
     ("app", "capcrm", "capcrm"),
     ("skip", "Skip to content", "跳到正文"),
@@ -317,7 +322,7 @@ mod tests {
     #[test]
     fn keys_are_unique_and_every_key_used_exists() {
         let mut seen = std::collections::BTreeSet::new();
-        for (k, en, zh) in TEXTS {
+        for (k, en, zh) in all_texts() {
             assert!(seen.insert(*k), "text `{k}` twice");
             assert!(!en.is_empty() && !zh.is_empty(), "text `{k}` lacks a language");
         }

@@ -7,9 +7,11 @@
 //! Forms carry the session's CSRF token ([`session`]); every answer carries a strict
 //! Content-Security-Policy without inline script.
 
+pub mod admin;
 pub mod audit;
 pub mod home;
 pub mod i18n;
+pub mod leads;
 pub mod page;
 pub mod plugins;
 pub mod privacy;
@@ -57,6 +59,8 @@ pub fn router() -> Router<AppState> {
         .route("/public/requests", get(public::dsr_form).post(public::dsr_submit))
         .route("/public/requests/verify", post(public::dsr_verify))
         .route("/static/{file}", get(asset))
+        .merge(admin::routes())
+        .merge(leads::routes())
         .layer(axum::middleware::from_fn(page_headers))
 }
 

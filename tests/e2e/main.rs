@@ -25,4 +25,5 @@ mod retention;
 mod startup;
 mod subjects;
 mod web;
+mod webclient;
 mod webdriver;

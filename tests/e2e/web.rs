@@ -2,82 +2,10 @@
 //! and that a page shows no more than the same person reads through the API.
 
 use crate::common::*;
+use crate::webclient::Web;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 const PASSWORD: &str = "web test passphrase";
-
-/// A browser-like client without a browser: keeps cookies, follows no redirects.
-struct Web {
-    base: String,
-    http: reqwest::blocking::Client,
-    cookies: BTreeMap<String, String>,
-    lang: &'static str,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Web {
-    fn new(base: &str) -> Web {
-        // No pooled connections: a refused oversized body ends its connection.
-        let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).danger_accept_invalid_certs(true).pool_max_idle_per_host(0).build().unwrap();
-        Web { base: base.into(), http, cookies: BTreeMap::new(), lang: "en" }
-    }
-
-    fn keep(&mut self, r: &reqwest::blocking::Response) {
-        for c in r.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (kv, attrs) = c.split_once(';').unwrap_or((c, ""));
-            let (k, v) = kv.split_once('=').unwrap();
-            if v.is_empty() || attrs.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.into(), v.into());
-            }
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    fn done(&mut self, r: reqwest::blocking::Response) -> Page {
-        self.keep(&r);
-        let status = r.status().as_u16();
-        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_string());
-        let headers = r.headers().clone();
-        Page { status, location, headers, body: r.text().unwrap_or_default() }
-    }
-
-    fn get(&mut self, path: &str) -> Page {
-        let r = self.http.get(format!("{}{path}", self.base)).header("cookie", self.cookie_header()).header("accept-language", self.lang).send().unwrap();
-        self.done(r)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Page {
-        let mut rb = self.http.post(format!("{}{path}", self.base)).header("cookie", self.cookie_header()).header("accept-language", self.lang).form(form);
-        if let Some(o) = origin {
-            rb = rb.header("origin", o);
-        }
-        let r = rb.send().unwrap();
-        self.done(r)
-    }
-
-    fn csrf(&self) -> String {
-        self.cookies.get("capcrm_csrf").cloned().unwrap_or_default()
-    }
-
-    /// The value of a hidden `_csrf` input on a page.
-    fn form_token(body: &str) -> String {
-        let i = body.find("name=\"_csrf\" value=\"").expect("a form with a CSRF token") + 20;
-        body[i..i + body[i..].find('"').unwrap()].to_string()
-    }
-}
 
 #[test]
 fn pages_are_guarded_escaped_and_show_no_more_than_the_api() {

@@ -13,6 +13,7 @@ pub mod home;
 pub mod i18n;
 pub mod leads;
 pub mod page;
+pub mod plugin_call;
 pub mod plugins;
 pub mod privacy;
 pub mod public;

@@ -10,8 +10,8 @@ use super::page::{Chrome, Section, WebError, render};
 use super::session::{SignedForm, WebUser};
 use crate::access::Principal;
 use crate::api::AppState;
-use crate::api::error::AppError;
-use crate::plugin::{PluginRequest, PluginResponse};
+use crate::plugin::PluginResponse;
+use super::plugin_call::json_of;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -22,23 +22,9 @@ use serde_json::{Value, json};
 /// The plugin that keeps data-subject requests.
 pub const DSR: &str = "dsr";
 
-/// Calls a route of the `dsr` plugin, for `acting` (or as a public request when `None`).
+/// Calls a route of the `dsr` plugin (see [`super::plugin_call::call`]).
 pub async fn call(state: &AppState, acting: Option<&Principal>, method: &str, path: &str, query: &str, body: Option<&Value>, client: Option<String>) -> Result<PluginResponse, WebError> {
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    headers.extend(client.map(|c| (crate::api::plugins::CLIENT_HEADER.to_string(), c)));
-    let req = PluginRequest { method: method.into(), path: path.into(), query: query.into(), headers, body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default() };
-    Ok(state.plugins.http(DSR, req, acting).await.map_err(AppError::from)?)
-}
-
-/// The JSON of a plugin's answer, or its error message as a page error.
-fn json_of(r: &PluginResponse) -> Result<Value, WebError> {
-    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    if (200..300).contains(&r.status) {
-        Ok(v)
-    } else {
-        let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        Err(WebError::new(status, v["error"].as_str().unwrap_or("the request plugin refused").to_string()))
-    }
+    super::plugin_call::call(state, DSR, acting, method, path, query, body, client).await
 }
 
 fn s(v: &Value) -> String {

@@ -449,3 +449,56 @@ fn a_privacy_officer_carries_a_request_from_the_public_form_to_the_export_downlo
         b.screenshot("refused to sales");
     }
 }
+
+#[test]
+fn a_csv_file_is_imported_in_parts_with_progress_and_a_report_of_refused_rows() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let base = srv.base.clone();
+        let admin = srv.client();
+        let Some(b) = Browser::start(&format!("import-{}", tag(backend)), "en") else { return };
+        // 600 rows, two of them bad: three parts of 250.
+        let mut csv = String::from("first_name,last_name,email\n");
+        for i in 1..=600 {
+            match i {
+                7 => csv.push_str("Bad,Email,not-an-email\n"),
+                420 => csv.push_str("No,,nolast@example.com\n"),
+                _ => csv.push_str(&format!("Person{i},\"Family, {i}\",p{i}@example.com\n")),
+            }
+        }
+        let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        std::fs::write(file.path(), &csv).unwrap();
+        b.goto(&format!("{base}/login"));
+        b.fill("#username", "admin");
+        b.fill("#password", ADMIN_PASSWORD);
+        let submit = b.find("#sign-in button[type=submit]");
+        b.click(&submit);
+        b.find("#whoami");
+        b.goto(&format!("{base}/records/contact"));
+        let link = b.find("#import-link");
+        b.click(&link);
+        let input = b.find("#import-file");
+        b.type_into(&input, &file.path().display().to_string());
+        b.screenshot("file chosen");
+        let go = b.find("#import button[type=submit]");
+        b.click(&go);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while b.try_find("#import-report:not([hidden])").is_none() {
+            assert!(std::time::Instant::now() < deadline, "the import did not finish: {}", b.source());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(b.attr(&b.find("#import-progress"), "value").as_deref(), Some("600"));
+        assert_eq!(b.text_of("#rows-read"), "600");
+        assert_eq!(b.text_of("#rows-created"), "598");
+        let errors: Vec<String> = b.find_all("#row-errors tbody tr").iter().map(|r| b.text(r)).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("8") && errors[0].contains("email"), "{errors:?}");
+        assert!(errors[1].starts_with("421") && errors[1].contains("last_name"), "{errors:?}");
+        b.screenshot("import report");
+        let imports = audit(&admin, "action=import");
+        assert_eq!(imports.len(), 3, "one entry per part: {imports:?}");
+        let page = admin.get("/api/v1/records/contact?filter.email=p599@example.com").body;
+        assert_eq!(page["records"][0]["fields"]["last_name"], "Family, 599");
+    }
+}

@@ -153,3 +153,80 @@ fn pages_are_guarded_escaped_and_show_no_more_than_the_api() {
         assert!(r.headers()["location"].to_str().unwrap().contains("expired=1"));
     }
 }
+
+#[test]
+fn csv_import_reports_each_refused_row_and_exports_obey_the_role_limit() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let admin = srv.client();
+        let role = json!({
+            "name": "importer", "description": "Imports and exports contacts.",
+            "objects": {"contact": {"scope": "all", "actions": ["create", "read", "export"], "export_limit": 2,
+                "classes": {"public": "write", "internal": "write", "personal": "write", "sensitive": "masked"}}}
+        });
+        assert_eq!(admin.send("PUT", "/api/v1/roles/importer", Some(&role)).status, 200);
+        for (name, r) in [("ima.web", "importer"), ("sal.web", "sales")] {
+            let res = admin.post("/api/v1/users", &json!({"username": name, "password": PASSWORD, "roles": [r]}));
+            assert_eq!(res.status, 201, "{}", res.text);
+        }
+        let mut w = Web::new(&srv.base);
+        assert_eq!(w.sign_in("ima.web", PASSWORD).status, 303);
+        let csrf = w.csrf();
+        let form = w.get("/records/contact/import");
+        assert_eq!(form.status, 200);
+        assert!(form.body.contains("id=\"import-file\"") && form.body.contains("<progress"));
+
+        // Good rows are kept; every refused row is reported with its line and field.
+        let csv = "first_name,Last name,email,phone\nAda,Lovelace,ada@example.com,+44 20 7946 0001\nBad,Mail,not-an-email,\nNo,,nolast@example.com,\n\n\"Quoted, Name\",Smith,q.smith@example.com,\n";
+        let p = w.post("/records/contact/import", &[("_csrf", &csrf), ("csv", csv)], None);
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("<dd id=\"rows-read\">4</dd>") && p.body.contains("<dd id=\"rows-created\">2</dd>"), "{}", p.body);
+        assert!(p.body.contains("<td>3</td><td>email</td>") && p.body.contains("<td>4</td><td>last_name</td>"), "{}", p.body);
+        let api = Api::login(&srv.base, "ima.web", PASSWORD);
+        let listed = api.get("/api/v1/records/contact?limit=50").body;
+        let names: Vec<&str> = listed["records"].as_array().unwrap().iter().filter_map(|r| r["fields"]["first_name"].as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.contains(&"Quoted, Name"));
+        // A later part of a file (from the page's script) keeps the file's line numbers.
+        let p = w.post("/records/contact/import", &[("_csrf", &csrf), ("csv", "first_name,last_name,email\nLate,Row,bad\n"), ("first_line", "251"), ("format", "json")], None);
+        let report: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+        assert_eq!(report["errors"][0]["line"], 252, "{report}");
+        // A header mistake refuses the whole import: nothing is created.
+        for (header, status) in [("first_name,shoe_size", 400), ("last_name,national_id", 403)] {
+            let p = w.post("/records/contact/import", &[("_csrf", &csrf), ("csv", &format!("{header}\nX,Y\n"))], None);
+            assert_eq!(p.status, status, "{header}: {}", p.body);
+        }
+        assert_eq!(api.get("/api/v1/records/contact?limit=50").body["records"].as_array().unwrap().len(), 2);
+        // The same import through the API.
+        let r = api.send_raw("POST", "/api/v1/records/contact/import", Some("{}".into()), &[]);
+        assert_eq!(r.status, 415, "JSON is not CSV: {}", r.text);
+        let r = api.http.post(format!("{}/api/v1/records/contact/import", srv.base)).bearer_auth(&api.token).header("content-type", "text/csv").body("last_name,email\nViaApi,via.api@example.com\n").send().unwrap();
+        assert_eq!(r.status(), 200);
+        let report: serde_json::Value = r.json().unwrap();
+        assert_eq!(report["created"].as_array().unwrap().len(), 1, "{report}");
+
+        // Export within the limit: ready, downloadable once, as the person sees the records.
+        let p = w.post("/records/contact/export", &[("_csrf", &csrf), ("field", "email"), ("op", "eq"), ("value", "ada@example.com")], None);
+        assert_eq!((p.status, p.location.as_deref()), (303, Some("/exports?done=ready")), "{}", p.body);
+        let page = w.get("/exports?done=ready");
+        let at = page.body.find("/download\"").expect("a download link");
+        let start = page.body[..at].rfind("/exports/").unwrap();
+        let link = format!("{}/download", &page.body[start..at]);
+        let d = w.get(&link);
+        assert_eq!(d.status, 200);
+        assert!(d.body.starts_with("id,") && d.body.contains("Lovelace") && !d.body.contains("Smith"), "{}", d.body);
+        assert_ne!(w.get(&link).status, 200, "an export downloads once");
+        // Above the limit (3 contacts, limit 2): held for a second administrator.
+        let p = w.post("/records/contact/export", &[("_csrf", &csrf)], None);
+        assert_eq!(p.location.as_deref(), Some("/exports?done=held"));
+        let page = w.get("/exports?done=held");
+        assert!(page.body.contains("data-status=\"pending_approval\""), "{}", page.body);
+        // A role without export gets no export button, and a forged request is refused.
+        let mut s = Web::new(&srv.base);
+        s.sign_in("sal.web", PASSWORD);
+        assert!(!s.get("/records/contact").body.contains("id=\"export\""));
+        let sc = s.csrf();
+        assert_eq!(s.post("/records/contact/export", &[("_csrf", &sc)], None).status, 403);
+    }
+}

@@ -21,6 +21,7 @@ pub mod verification;
 pub use policy::{Action, Effective, FieldAccess, PluginGrant, RecordScope, SubjectOp, SystemPermission};
 pub use roles::{ObjectGrant, Permissions, RoleDef};
 pub use records::subjects::{ErasureReceipt, Hold, Identifier, StoredPage, StoredValue, SubjectMatch};
+pub use records::import::{ImportReport, RowError};
 pub use records::{Change, Filter, FilterOp, FilterValue, ListQuery, Sort, RecordAccess, RecordPage, RecordView, WriteOptions};
 
 use crate::audit::{Actor, Audit, AuditError, AuditFilter, AuditPage, Event, Outcome};

@@ -1,6 +1,7 @@
 //! The record handle: create, read, list, update and delete, each checked, sealed and audited.
 //! Operations on data subjects as a whole (find, export, erase, holds) live in [`subjects`].
 
+pub mod import;
 pub mod subjects;
 
 use super::mask::mask;

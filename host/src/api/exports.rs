@@ -41,7 +41,7 @@ pub async fn reject(State(s): State<AppState>, Caller(p): Caller, Path(id): Path
 
 /// A text cell for CSV: quoted where needed, and a leading `=`, `+`, `-` or `@` defused so that
 /// a spreadsheet does not run it as a formula.
-fn csv_cell(v: &Value) -> String {
+pub(crate) fn csv_cell(v: &Value) -> String {
     let mut s = match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),

@@ -4,7 +4,7 @@ mod alerts;
 mod audit;
 pub(crate) mod auth;
 pub mod error;
-mod exports;
+pub(crate) mod exports;
 mod people;
 pub(crate) mod plugins;
 mod records;
@@ -42,13 +42,13 @@ pub struct AppState {
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::mine, audit::verify,
         people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me, people::inactive_users, people::field_access,
-        records::reveal, records::history,
+        records::reveal, records::history, records::import,
         alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
         exports::request, exports::list, exports::approve, exports::reject, exports::download,
         plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
         healthz,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    components(schemas(error::ErrorBody, error::ErrorDetail, crate::access::ImportReport, crate::access::RowError)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/objects/{object}", get(schema::get))
         .route("/objects/{object}/fields", post(schema::add_field))
         .route("/records/{object}", get(records::list).post(records::create))
+        .route("/records/{object}/import", post(records::import))
         .route("/records/{object}/{id}", get(records::get).patch(records::update).delete(records::delete))
         .route("/records/{object}/{id}/reveal", post(records::reveal))
         .route("/records/{object}/{id}/history", get(records::history))

@@ -227,3 +227,29 @@ pub async fn list(
     let q = parse_list_query(raw.as_deref())?;
     Ok(ApiJson(state.gate.records(&p).list(&object, &q).await?))
 }
+
+/// Import records from CSV (`text/csv`, a header row of field names or labels, at most 5,000 rows;
+/// `?first_line=<n>` when the body is a later part of a file that repeats the header). Each row is
+/// created on its own: the answer lists the ids created and every refused row with its line.
+#[utoipa::path(post, path = "/api/v1/records/{object}/import", request_body(content = String, content_type = "text/csv"),
+    params(("object" = String, Path), ("first_line" = Option<u64>, Query)),
+    responses((status = 200, body = crate::access::ImportReport), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)), tag = "records")]
+pub async fn import(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(object): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<ApiJson<crate::access::ImportReport>, AppError> {
+    let kind = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !kind.starts_with("text/csv") {
+        return Err(AppError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the rows as text/csv"));
+    }
+    let first_line = match raw.as_deref().unwrap_or("") {
+        "" => 1,
+        q => q.strip_prefix("first_line=").and_then(|n| n.parse().ok()).filter(|n| *n >= 1).ok_or_else(|| AppError::bad_request("the only parameter is first_line, a line number"))?,
+    };
+    let text = std::str::from_utf8(&body).map_err(|_| AppError::bad_request("the CSV must be UTF-8"))?;
+    Ok(ApiJson(state.gate.records(&p).import_csv(&object, text, first_line).await?))
+}

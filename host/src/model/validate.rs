@@ -57,6 +57,27 @@ pub fn validate_fields(
     Ok(out)
 }
 
+/// The value that text typed by a person (a form input, a CSV cell) means for a field: numbers
+/// and booleans parsed, tags split on commas, then validated like any other value. `None` for
+/// empty text (booleans: anything but `true` is false). The error says what was expected.
+pub fn from_text(def: &FieldDef, raw: &str) -> Result<Option<Value>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() && !matches!(def.field_type, FieldType::Bool) {
+        return Ok(None);
+    }
+    let v = match &def.field_type {
+        FieldType::Number => Value::from(raw.parse::<f64>().map_err(|_| "a number".to_string())?),
+        FieldType::Integer => Value::from(raw.parse::<i64>().map_err(|_| "a whole number".to_string())?),
+        FieldType::Bool => Value::Bool(matches!(raw.to_ascii_lowercase().as_str(), "true" | "yes" | "1")),
+        FieldType::Tags => Value::Array(raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Value::String(t.to_string())).collect()),
+        _ => Value::String(raw.to_string()),
+    };
+    validate_value(def, &v).map(Some).map_err(|e| match e {
+        ValidationError::WrongType { expected, .. } => expected,
+        other => other.to_string(),
+    })
+}
+
 fn wrong(def: &FieldDef, expected: impl Into<String>) -> ValidationError {
     ValidationError::WrongType { field: def.name.clone(), expected: expected.into() }
 }

@@ -20,6 +20,7 @@ pub mod public;
 pub mod records;
 pub mod session;
 pub mod signin;
+pub mod transfer;
 
 use crate::api::AppState;
 use axum::Router;
@@ -44,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route("/records", get(records::objects))
         .route("/records/{object}", get(records::list).post(records::create))
         .route("/records/{object}/new", get(records::new_form))
+        .route("/records/{object}/import", get(transfer::import_form).post(transfer::import))
+        .route("/records/{object}/export", post(transfer::export))
+        .route("/exports", get(transfer::exports))
+        .route("/exports/{id}/download", get(transfer::download))
         .route("/records/{object}/{id}", get(records::show).post(records::update))
         .route("/records/{object}/{id}/edit", get(records::edit_form))
         .route("/records/{object}/{id}/reveal", post(records::reveal))

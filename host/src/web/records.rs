@@ -9,7 +9,7 @@ use super::page::{Chrome, Section, WebError, render};
 use super::session::{Form, SignedForm, WebUser};
 use crate::access::{Action, Change, Effective, FieldAccess, Filter, FilterOp, FilterValue, ListQuery, RecordView, Sort, WriteOptions};
 use crate::api::AppState;
-use crate::model::validate::{ValidationError, validate_value};
+use crate::model::validate::{ValidationError, from_text};
 use crate::model::{FieldDef, FieldType, ObjectDef};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -131,6 +131,7 @@ struct ListPage {
     next: Option<String>,
     paged: bool,
     may_create: bool,
+    may_export: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,7 +159,13 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
     let perms = Effective::of(&u.principal);
     let obj = object_of(&state, &perms, &object)?;
     let columns: Vec<&FieldDef> = visible(&perms, &obj).filter(|f| !is_long(f)).take(LIST_COLUMNS).collect();
-    let filterable: Vec<(String, String)> = obj.fields.iter().filter(|f| perms.field(&obj, f).in_clear() && !is_long(f)).map(|f| (f.name.clone(), f.label.clone())).collect();
+    // Encrypted fields compare only through a blind index.
+    let filterable: Vec<(String, String)> = obj
+        .fields
+        .iter()
+        .filter(|f| perms.field(&obj, f).in_clear() && !is_long(f) && (!f.classification.is_encrypted() || f.blind_index))
+        .map(|f| (f.name.clone(), f.label.clone()))
+        .collect();
     let searchable = obj.fields.iter().any(|f| f.blind_index && f.classification.is_encrypted() && perms.field(&obj, f).in_clear());
     let mut query = ListQuery { limit: PAGE_SIZE, after: q.after.clone().filter(|a| !a.is_empty()), search: q.q.clone().filter(|s| !s.trim().is_empty()), ..Default::default() };
     let (field, op, value) = (q.field.clone().unwrap_or_default(), q.op.clone().unwrap_or_else(|| "eq".into()), q.value.clone().unwrap_or_default());
@@ -199,6 +206,7 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
         next,
         paged: query.after.is_some(),
         may_create: perms.may(&obj, Action::Create),
+        may_export: perms.may(&obj, Action::Export),
         object,
     };
     Ok(render(&page))
@@ -407,25 +415,6 @@ fn input_of(def: &FieldDef, value: Option<&Value>, raw: Option<&str>, error: Opt
     }
 }
 
-/// The value a form's text means for a field; `None` for an empty input.
-fn parse_input(def: &FieldDef, raw: &str) -> Result<Option<Value>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() && !matches!(def.field_type, FieldType::Bool) {
-        return Ok(None);
-    }
-    let v = match &def.field_type {
-        FieldType::Number => Value::from(raw.parse::<f64>().map_err(|_| "a number".to_string())?),
-        FieldType::Integer => Value::from(raw.parse::<i64>().map_err(|_| "a whole number".to_string())?),
-        FieldType::Bool => Value::Bool(raw == "true"),
-        FieldType::Tags => Value::Array(raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Value::String(t.to_string())).collect()),
-        _ => Value::String(raw.to_string()),
-    };
-    validate_value(def, &v).map(Some).map_err(|e| match e {
-        ValidationError::WrongType { expected, .. } => expected,
-        other => other.to_string(),
-    })
-}
-
 /// The fields of a submitted form: values by field, errors by field (all of them at once).
 fn read_fields(obj: &ObjectDef, writable: &[&FieldDef], form: &Form, creating: bool, lang: super::i18n::Lang) -> (Map<String, Value>, BTreeMap<String, String>) {
     let mut values = Map::new();
@@ -434,7 +423,7 @@ fn read_fields(obj: &ObjectDef, writable: &[&FieldDef], form: &Form, creating: b
         // A checkbox sends nothing when unticked; the form puts a hidden "false" before it.
         let raw = form.all(&def.name).last().copied();
         let Some(raw) = raw else { continue };
-        match parse_input(def, raw) {
+        match from_text(def, raw) {
             Ok(Some(v)) => {
                 values.insert(def.name.clone(), v);
             }
@@ -566,17 +555,17 @@ mod tests {
         let s = Schema::builtin();
         let deal = s.object("deal").unwrap();
         let amount = deal.field("amount").unwrap();
-        assert_eq!(parse_input(amount, " 1200.5 "), Ok(Some(Value::from(1200.5))));
-        assert_eq!(parse_input(amount, "lots"), Err("a number".to_string()));
-        assert_eq!(parse_input(amount, ""), Ok(None));
+        assert_eq!(from_text(amount, " 1200.5 "), Ok(Some(Value::from(1200.5))));
+        assert_eq!(from_text(amount, "lots"), Err("a number".to_string()));
+        assert_eq!(from_text(amount, ""), Ok(None));
         let tags = deal.field("tags").unwrap();
-        assert_eq!(parse_input(tags, "a, b,,c"), Ok(Some(serde_json::json!(["a", "b", "c"]))));
+        assert_eq!(from_text(tags, "a, b,,c"), Ok(Some(serde_json::json!(["a", "b", "c"]))));
         let stage = deal.field("stage").unwrap();
-        assert!(parse_input(stage, "no-such-stage").is_err());
+        assert!(from_text(stage, "no-such-stage").is_err());
         let contact = s.object("contact").unwrap();
-        assert!(parse_input(contact.field("email").unwrap(), "not an email").is_err());
+        assert!(from_text(contact.field("email").unwrap(), "not an email").is_err());
         let done = s.object("activity").unwrap().field("done").unwrap();
-        assert_eq!(parse_input(done, "false"), Ok(Some(Value::Bool(false))));
+        assert_eq!(from_text(done, "false"), Ok(Some(Value::Bool(false))));
     }
 
     #[test]

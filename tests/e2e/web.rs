@@ -230,3 +230,47 @@ fn csv_import_reports_each_refused_row_and_exports_obey_the_role_limit() {
         assert_eq!(s.post("/records/contact/export", &[("_csrf", &sc)], None).status, 403);
     }
 }
+
+#[test]
+fn a_privacy_officer_reads_and_records_a_persons_consent() {
+    let wasm = guest_wasm("capcrm-consent");
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/consent/plugin.toml");
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        assert!(inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]).status.success());
+        assert!(inst.cli(&["plugin", "approve", "consent"]).status.success());
+        let srv = inst.start();
+        let admin = srv.client();
+        let person = admin.create("contact", json!({"last_name": "Consenting", "email": "consent.person@example.com"}));
+        for (name, role) in [("dpo.web", "privacy_officer"), ("seller.web", "sales")] {
+            let r = admin.post("/api/v1/users", &json!({"username": name, "password": PASSWORD, "roles": [role]}));
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        let mut w = Web::new(&srv.base);
+        w.sign_in("dpo.web", PASSWORD);
+        let p = w.get("/privacy/consents?email=consent.person@example.com");
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains(person["subject_id"].as_str().unwrap()), "the person is found");
+        let csrf = w.csrf();
+        let p = w.post("/privacy/consents", &[("_csrf", &csrf), ("email", "consent.person@example.com"), ("purpose", "newsletter"), ("granted", "true"), ("source", "letter of 2026-12-01"), ("policy_version", "v3")], None);
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = w.get(p.location.as_deref().unwrap());
+        assert!(p.body.contains("data-purpose=\"newsletter\" data-granted=\"true\""), "{}", p.body);
+        let consents = admin.get(&format!("/api/v1/records/consent?filter.contact={}", person["id"].as_str().unwrap())).body;
+        assert_eq!(consents["records"].as_array().unwrap().len(), 1, "{consents}");
+        assert_eq!(consents["records"][0]["fields"]["policy_version"], "v3");
+        // Withdrawn: the decision in force follows.
+        let p = w.post("/privacy/consents", &[("_csrf", &csrf), ("email", "consent.person@example.com"), ("purpose", "newsletter"), ("granted", "false"), ("source", "phone call"), ("policy_version", "v3")], None);
+        assert_eq!(p.status, 303);
+        assert!(w.get("/privacy/consents?email=consent.person@example.com").body.contains("data-purpose=\"newsletter\" data-granted=\"false\""));
+        // Bad input comes back with the plugin's message; others may not look.
+        let p = w.get("/privacy/consents?email=not-an-address");
+        assert_eq!(p.status, 400);
+        assert!(p.body.contains("email address"), "{}", p.body);
+        let mut s = Web::new(&srv.base);
+        s.sign_in("seller.web", PASSWORD);
+        assert_eq!(s.get("/privacy/consents?email=consent.person@example.com").status, 403);
+        let sc = s.csrf();
+        assert_eq!(s.post("/privacy/consents", &[("_csrf", &sc), ("email", "consent.person@example.com"), ("purpose", "newsletter"), ("granted", "true"), ("source", "x"), ("policy_version", "v3")], None).status, 403);
+    }
+}

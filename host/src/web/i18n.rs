@@ -315,6 +315,18 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("records_count", "Records", "记录数"),
     ("limit", "Limit", "限额"),
     ("requested_by", "Requested by", "申请人"),
+    ("consent_title", "Consent", "同意记录"),
+    ("consent_nobody", "Nobody in the CRM has that email address.", "CRM 中没有使用该邮箱的人。"),
+    ("consent_in_force", "Decisions in force", "当前有效的决定"),
+    ("consent_decision", "Decision", "决定"),
+    ("consent_granted", "granted", "同意"),
+    ("consent_refused", "refused or withdrawn", "拒绝或撤回"),
+    ("consent_since", "Since", "自"),
+    ("consent_source", "Source", "来源"),
+    ("consent_policy", "Policy version", "政策版本"),
+    ("consent_recorded", "Recorded", "记录时间"),
+    ("consent_withdrawn", "Withdrawn", "撤回时间"),
+    ("consent_record", "Record a decision given on paper or by phone", "记录书面或电话形式的决定"),
 ];
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/plugins/{name}", get(plugins::show).post(plugins::decide))
         .route("/admin/plugins/{name}/{action}", post(plugins::act))
         .route("/privacy/requests", get(privacy::queue))
+        .route("/privacy/consents", get(privacy::consents).post(privacy::record_consent))
         .route("/privacy/requests/{id}", get(privacy::request))
         .route("/privacy/requests/{id}/bundle", get(privacy::bundle))
         .route("/privacy/requests/{id}/{action}", post(privacy::act))

@@ -211,3 +211,94 @@ pub async fn bundle(State(state): State<AppState>, u: WebUser, Path(id): Path<St
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&format!("attachment; filename=\"{name}.zip\"")).expect("ascii"));
     Ok(resp)
 }
+
+/// The plugin that keeps consent decisions and their history.
+pub const CONSENT: &str = "consent";
+
+/// One person's consent as the page shows it.
+struct ConsentPerson {
+    subject: String,
+    contacts: Vec<String>,
+    /// Purpose, granted, since, the deciding record.
+    current: Vec<(String, bool, String, String)>,
+    /// Purpose, granted, source, policy version, recorded at, withdrawn at.
+    history: Vec<(String, bool, String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "consents.html")]
+struct ConsentsPage {
+    c: Chrome,
+    email: String,
+    people: Option<Vec<ConsentPerson>>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ConsentQuery {
+    email: Option<String>,
+    done: Option<String>,
+}
+
+async fn consents_page(state: &AppState, u: &WebUser, email: &str, error: Option<String>, done: Option<&str>) -> Result<Response, WebError> {
+    let people = if email.is_empty() {
+        None
+    } else {
+        let q = serde_urlencoded::to_string([("email", email)]).unwrap_or_default();
+        let r = super::plugin_call::call(state, CONSENT, Some(&u.principal), "GET", "/consents", &q, None, None).await?;
+        let v = json_of(&r)?;
+        Some(
+            v["people"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| ConsentPerson {
+                    subject: s(&p["subject"]),
+                    contacts: p["contacts"].as_array().into_iter().flatten().map(s).collect(),
+                    current: p["current"].as_object().into_iter().flatten().map(|(purpose, d)| (purpose.clone(), d["granted"].as_bool().unwrap_or(false), s(&d["since"]), s(&d["record"]))).collect(),
+                    history: p["history"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|h| (s(&h["purpose"]), h["granted"].as_bool().unwrap_or(false), s(&h["source"]), s(&h["policy_version"]), s(&h["recorded_at"]), s(&h["withdrawn_at"])))
+                        .collect(),
+                })
+                .collect(),
+        )
+    };
+    let c = Chrome::signed_in(u, u.lang.t("consent_title"), Section::Privacy).with_notice(done);
+    Ok(render(&ConsentsPage { c, email: email.to_string(), people, error }))
+}
+
+/// The consent records of the people with an email address, and the decision in force per purpose.
+pub async fn consents(State(state): State<AppState>, u: WebUser, Query(q): Query<ConsentQuery>) -> Result<Response, WebError> {
+    let email = q.email.unwrap_or_default().trim().to_string();
+    match consents_page(&state, &u, &email, None, q.done.as_deref()).await {
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            let page = consents_page(&state, &u, "", Some(e.message), None).await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+        other => other,
+    }
+}
+
+/// Records a decision given on paper or by phone.
+pub async fn record_consent(State(state): State<AppState>, SignedForm(u, form): SignedForm) -> Result<Response, WebError> {
+    let email = form.get("email").unwrap_or("").trim().to_string();
+    let body = json!({
+        "email": email,
+        "purpose": form.get("purpose").unwrap_or("").trim(),
+        "granted": form.get("granted") == Some("true"),
+        "source": form.get("source").unwrap_or("").trim(),
+        "policy_version": form.get("policy_version").unwrap_or("").trim(),
+    });
+    let r = super::plugin_call::call(&state, CONSENT, Some(&u.principal), "POST", "/consents", "", Some(&body), None).await?;
+    match json_of(&r) {
+        Ok(_) => Ok(Redirect::to(&format!("/privacy/consents?{}", serde_urlencoded::to_string([("email", email.as_str()), ("done", "saved")]).unwrap_or_default())).into_response()),
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
+            let status = e.status;
+            Ok((status, consents_page(&state, &u, &email, Some(e.message), None).await?).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod home;
 pub mod i18n;
+pub mod labels;
 pub mod leads;
 pub mod page;
 pub mod plugin_call;

@@ -5,6 +5,8 @@
 //! Every read and write goes through the gate as the signed-in person; the policy decides which
 //! fields appear, masked or in clear, and which may be written. The pages only lay out the answer.
 
+use super::i18n::Lang;
+use super::labels::{field_label, object_label};
 use super::page::{Chrome, Section, WebError, render};
 use super::session::{Form, SignedForm, WebUser};
 use crate::access::{Action, Change, Effective, FieldAccess, Filter, FilterOp, FilterValue, ListQuery, RecordView, Sort, WriteOptions};
@@ -44,7 +46,7 @@ struct ObjectsPage {
 pub async fn objects(State(state): State<AppState>, u: WebUser) -> Response {
     let perms = Effective::of(&u.principal);
     let schema = state.gate.schema();
-    let objects = schema.objects().filter(|o| perms.may(o, Action::Read)).map(|o| ObjectLink { name: o.name.clone(), label: o.label.clone(), custom: o.custom }).collect();
+    let objects = schema.objects().filter(|o| perms.may(o, Action::Read)).map(|o| ObjectLink { name: o.name.clone(), label: object_label(u.lang, o), custom: o.custom }).collect();
     render(&ObjectsPage { c: Chrome::signed_in(&u, u.lang.t("records_title"), Section::Records), objects })
 }
 
@@ -97,13 +99,13 @@ struct Shown {
     link: Option<String>,
 }
 
-fn shown(def: &FieldDef, r: &RecordView) -> Shown {
+fn shown(lang: Lang, obj: &ObjectDef, def: &FieldDef, r: &RecordView) -> Shown {
     let v = r.fields.get(&def.name).cloned().unwrap_or(Value::Null);
     let link = match (&def.field_type, &v) {
         (FieldType::Reference { object }, Value::String(id)) if !r.masked.contains(&def.name) => Some(format!("/records/{object}/{id}")),
         _ => None,
     };
-    Shown { name: def.name.clone(), label: def.label.clone(), text: display(&v), masked: r.masked.contains(&def.name), link }
+    Shown { name: def.name.clone(), label: field_label(lang, obj, def), text: display(&v), masked: r.masked.contains(&def.name), link }
 }
 
 /// A row of a list.
@@ -164,7 +166,7 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
         .fields
         .iter()
         .filter(|f| perms.field(&obj, f).in_clear() && !is_long(f) && (!f.classification.is_encrypted() || f.blind_index))
-        .map(|f| (f.name.clone(), f.label.clone()))
+        .map(|f| (f.name.clone(), field_label(u.lang, &obj, f)))
         .collect();
     let searchable = obj.fields.iter().any(|f| f.blind_index && f.classification.is_encrypted() && perms.field(&obj, f).in_clear());
     let mut query = ListQuery { limit: PAGE_SIZE, after: q.after.clone().filter(|a| !a.is_empty()), search: q.q.clone().filter(|s| !s.trim().is_empty()), ..Default::default() };
@@ -181,7 +183,7 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
     let rows = page
         .records
         .iter()
-        .map(|r| Row { href: format!("/records/{object}/{}", r.id), title: title_of(&obj, r), cells: columns.iter().map(|d| shown(d, r)).collect() })
+        .map(|r| Row { href: format!("/records/{object}/{}", r.id), title: title_of(&obj, r), cells: columns.iter().map(|d| shown(u.lang, &obj, d, r)).collect() })
         .collect();
     let next = page.next.map(|after| {
         let mut pairs = vec![("after", after)];
@@ -193,9 +195,9 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
         format!("/records/{object}?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
     });
     let page = ListPage {
-        c: Chrome::signed_in(&u, obj.label.clone(), Section::Records).with_notice(q.done.as_deref()),
-        label: obj.label.clone(),
-        columns: columns.iter().map(|d| (d.name.clone(), d.label.clone())).collect(),
+        c: Chrome::signed_in(&u, object_label(u.lang, &obj), Section::Records).with_notice(q.done.as_deref()),
+        label: object_label(u.lang, &obj),
+        columns: columns.iter().map(|d| (d.name.clone(), field_label(u.lang, &obj, d))).collect(),
         rows,
         filterable,
         searchable,
@@ -268,7 +270,7 @@ async fn record_page(state: &AppState, u: &WebUser, object: &str, id: &str, reve
     let r = records.get(object, id).await?;
     let fields = visible(&perms, &obj)
         .map(|d| {
-            let s = shown(d, &r);
+            let s = shown(u.lang, &obj, d, &r);
             let may_reveal = s.masked && perms.may_reveal(&obj, d);
             let revealed = revealed.as_ref().filter(|(f, _)| *f == d.name).map(|(_, v)| display(v));
             FieldRow { shown: s, may_reveal, revealed }
@@ -278,7 +280,7 @@ async fn record_page(state: &AppState, u: &WebUser, object: &str, id: &str, reve
     let history = records.history(object, id, None, 20).await?;
     let page = RecordPage {
         c: Chrome::signed_in(u, title_of(&obj, &r), Section::Records).with_notice(done),
-        label: obj.label.clone(),
+        label: object_label(u.lang, &obj),
         title: title_of(&obj, &r),
         owner: r.owner_id.clone().unwrap_or_default(),
         created: r.created_at.clone(),
@@ -323,9 +325,9 @@ async fn related_of(state: &AppState, u: &WebUser, perms: &Effective, obj: &Obje
             } else {
                 let href = format!("/records/{}?{}", other.name, serde_urlencoded::to_string([("field", f.name.as_str()), ("op", "eq"), ("value", id)]).unwrap_or_default());
                 let label = if other.fields.iter().filter(|g| matches!(&g.field_type, FieldType::Reference { object } if *object == obj.name)).count() > 1 {
-                    format!("{} ({})", other.label, f.label)
+                    format!("{} ({})", object_label(u.lang, other), field_label(u.lang, other, f))
                 } else {
-                    other.label.clone()
+                    object_label(u.lang, other)
                 };
                 related.push(Related { label, href, rows: page.records.iter().map(|r| (format!("/records/{}/{}", other.name, r.id), title_of(other, r))).collect() });
             }
@@ -380,7 +382,7 @@ struct FormPage {
     error: Option<&'static str>,
 }
 
-fn input_of(def: &FieldDef, value: Option<&Value>, raw: Option<&str>, error: Option<String>) -> Input {
+fn input_of(lang: Lang, obj: &ObjectDef, def: &FieldDef, value: Option<&Value>, raw: Option<&str>, error: Option<String>) -> Input {
     let (kind, step, hint) = match &def.field_type {
         FieldType::Email => ("email", "", ""),
         FieldType::Phone => ("tel", "", ""),
@@ -400,7 +402,7 @@ fn input_of(def: &FieldDef, value: Option<&Value>, raw: Option<&str>, error: Opt
     let text = if matches!(def.field_type, FieldType::Tags) && raw.is_none() { value.and_then(Value::as_array).map(|a| a.iter().map(display).collect::<Vec<_>>().join(", ")).unwrap_or_default() } else { text };
     Input {
         name: def.name.clone(),
-        label: def.label.clone(),
+        label: field_label(lang, obj, def),
         kind,
         step,
         checked: matches!(value, Some(Value::Bool(true))) || raw == Some("true"),
@@ -460,8 +462,8 @@ pub async fn new_form(State(state): State<AppState>, u: WebUser, Path(object): P
     if !perms.may(&obj, Action::Create) {
         return Err(WebError::new(StatusCode::FORBIDDEN, format!("permission denied: may not create {object} records")));
     }
-    let inputs = writable(&perms, &obj).into_iter().map(|d| input_of(d, None, None, None)).collect();
-    Ok(render(&FormPage { c: Chrome::signed_in(&u, u.lang.t("new_record"), Section::Records), label: obj.label.clone(), object, id: None, version: 0, inputs, fixed: Vec::new(), error: None }))
+    let inputs = writable(&perms, &obj).into_iter().map(|d| input_of(u.lang, &obj, d, None, None, None)).collect();
+    Ok(render(&FormPage { c: Chrome::signed_in(&u, u.lang.t("new_record"), Section::Records), label: object_label(u.lang, &obj), object, id: None, version: 0, inputs, fixed: Vec::new(), error: None }))
 }
 
 /// Creates a record from the form, or shows the form again with errors at the fields.
@@ -491,16 +493,16 @@ fn validation_errors(e: ValidationError, lang: super::i18n::Lang) -> BTreeMap<St
 /// The form again, as sent, with the errors at their fields (422).
 #[allow(clippy::too_many_arguments)]
 fn refill(u: &WebUser, obj: &ObjectDef, id: Option<String>, version: i64, w: &[&FieldDef], form: &Form, mut errors: BTreeMap<String, String>, record: Option<&RecordView>, error: Option<&'static str>) -> Result<Response, WebError> {
-    let inputs = w.iter().map(|d| input_of(d, None, Some(form.all(&d.name).last().copied().unwrap_or("")), errors.remove(&d.name))).collect();
+    let inputs = w.iter().map(|d| input_of(u.lang, obj, d, None, Some(form.all(&d.name).last().copied().unwrap_or("")), errors.remove(&d.name))).collect();
     let fixed = record.map(|r| fixed_fields(u, obj, r)).unwrap_or_default();
     let title = if id.is_some() { u.lang.t("edit") } else { u.lang.t("new_record") };
-    let page = FormPage { c: Chrome::signed_in(u, title, Section::Records), object: obj.name.clone(), label: obj.label.clone(), id, version, inputs, fixed, error: Some(error.unwrap_or(u.lang.t("fix_errors"))) };
+    let page = FormPage { c: Chrome::signed_in(u, title, Section::Records), object: obj.name.clone(), label: object_label(u.lang, obj), id, version, inputs, fixed, error: Some(error.unwrap_or(u.lang.t("fix_errors"))) };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
 }
 
 fn fixed_fields(u: &WebUser, obj: &ObjectDef, r: &RecordView) -> Vec<Shown> {
     let perms = Effective::of(&u.principal);
-    visible(&perms, obj).filter(|d| perms.field(obj, d) != FieldAccess::Write).map(|d| shown(d, r)).collect()
+    visible(&perms, obj).filter(|d| perms.field(obj, d) != FieldAccess::Write).map(|d| shown(u.lang, obj, d, r)).collect()
 }
 
 /// The form to edit a record: the fields the person may write, the others shown for context.
@@ -512,8 +514,8 @@ pub async fn edit_form(State(state): State<AppState>, u: WebUser, Path((object, 
         return Err(WebError::new(StatusCode::FORBIDDEN, format!("permission denied: may not change {object} records")));
     }
     let r = state.gate.records(&u.principal).get(&object, &id).await?;
-    let inputs = writable(&perms, &obj).into_iter().map(|d| input_of(d, r.fields.get(&d.name), None, None)).collect();
-    let page = FormPage { c: Chrome::signed_in(&u, u.lang.t("edit"), Section::Records), label: obj.label.clone(), fixed: fixed_fields(&u, &obj, &r), object, id: Some(id), version: r.version, inputs, error: None };
+    let inputs = writable(&perms, &obj).into_iter().map(|d| input_of(u.lang, &obj, d, r.fields.get(&d.name), None, None)).collect();
+    let page = FormPage { c: Chrome::signed_in(&u, u.lang.t("edit"), Section::Records), label: object_label(u.lang, &obj), fixed: fixed_fields(&u, &obj, &r), object, id: Some(id), version: r.version, inputs, error: None };
     Ok(render(&page))
 }
 

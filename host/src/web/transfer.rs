@@ -39,8 +39,8 @@ fn object_for_import(state: &AppState, u: &WebUser, object: &str) -> Result<crat
 
 fn page(u: &WebUser, obj: &crate::model::ObjectDef, report: Option<ImportReport>, error: Option<String>) -> ImportPage {
     let perms = Effective::of(&u.principal);
-    let columns = obj.fields.iter().filter(|f| perms.field(obj, f) == crate::access::FieldAccess::Write).map(|f| (f.name.clone(), f.label.clone())).collect();
-    ImportPage { c: Chrome::signed_in(u, u.lang.t("import_title"), Section::Records), object: obj.name.clone(), label: obj.label.clone(), columns, report, error }
+    let columns = obj.fields.iter().filter(|f| perms.field(obj, f) == crate::access::FieldAccess::Write).map(|f| (f.name.clone(), super::labels::field_label(u.lang, obj, f))).collect();
+    ImportPage { c: Chrome::signed_in(u, u.lang.t("import_title"), Section::Records), object: obj.name.clone(), label: super::labels::object_label(u.lang, obj), columns, report, error }
 }
 
 /// The import form.

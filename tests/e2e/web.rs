@@ -274,3 +274,64 @@ fn a_privacy_officer_reads_and_records_a_persons_consent() {
         assert_eq!(s.post("/privacy/consents", &[("_csrf", &sc), ("email", "consent.person@example.com"), ("purpose", "newsletter"), ("granted", "true"), ("source", "x"), ("policy_version", "v3")], None).status, 403);
     }
 }
+
+/// Every page, in both languages: it answers, says its language, and names no resource on another
+/// server (scripts, styles, images, forms and links all stay on this one).
+#[test]
+fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let plugins = [("capcrm-dsr", "dsr"), ("capcrm-consent", "consent")].map(|(c, n)| (guest_wasm(c), root.join(format!("plugins/{n}/plugin.toml")), n));
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        for (wasm, manifest, name) in &plugins {
+            assert!(inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]).status.success());
+            assert!(inst.cli(&["plugin", "approve", name]).status.success());
+        }
+        let srv = inst.start();
+        let admin = srv.client();
+        let c = admin.create("contact", json!({"last_name": "Everypage", "email": "every.page@example.com"}));
+        let id = c["id"].as_str().unwrap().to_string();
+        admin.create("activity", json!({"kind": "call", "subject": "First call", "contact": id, "occurred_at": "2026-11-30T10:00:00Z"}));
+        let http = reqwest::blocking::Client::new();
+        let r: serde_json::Value = http.post(format!("{}/plugins/dsr/requests", srv.base)).json(&json!({"regime": "gdpr", "kind": "access", "email": "every.page@example.com"})).send().unwrap().json().unwrap();
+        let request = r["id"].as_str().unwrap().to_string();
+        let mut w = Web::new(&srv.base);
+        assert_eq!(w.sign_in("admin", ADMIN_PASSWORD).status, 303);
+        let mut stranger = Web::new(&srv.base);
+        let pages: Vec<(bool, String)> = [
+            "/", "/records", "/records/contact", &format!("/records/contact/{id}"), &format!("/records/contact/{id}/edit"), "/records/contact/new",
+            "/records/contact/import", "/records/activity", "/exports", "/audit", "/audit?action=read", "/me/security", "/me/mfa/setup", "/admin/plugins",
+            "/admin/plugins/dsr", "/privacy/requests", &format!("/privacy/requests/{request}"), "/privacy/consents", "/privacy/consents?email=every.page@example.com",
+        ]
+        .iter()
+        .map(|p| (true, p.to_string()))
+        .chain(["/login", "/public/requests"].iter().map(|p| (false, p.to_string())))
+        .collect();
+        let outside = |body: &str| -> Option<String> {
+            for attr in ["src=\"", "href=\"", "action=\"", "url("] {
+                for (i, _) in body.match_indices(attr) {
+                    let v = &body[i + attr.len()..];
+                    if v.starts_with("http:") || v.starts_with("https:") || v.starts_with("//") {
+                        return Some(v.chars().take(80).collect());
+                    }
+                }
+            }
+            None
+        };
+        for (lang, accept) in [("en", "en-US,en;q=0.9"), ("zh-CN", "zh-CN,zh;q=0.9,en;q=0.5")] {
+            w.lang = accept;
+            stranger.lang = accept;
+            for (signed_in, path) in &pages {
+                let p = if *signed_in { w.get(path) } else { stranger.get(path) };
+                assert_eq!(p.status, 200, "{path} in {lang}: {}", p.body);
+                assert!(p.body.contains(&format!("<html lang=\"{lang}\">")), "{path} in {lang}");
+                assert!(outside(&p.body).is_none(), "{path} names {:?}", outside(&p.body));
+                assert!(p.headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"), "{path}");
+            }
+        }
+        for asset in ["/static/app.css", "/static/app.js"] {
+            let body = w.get(asset).body;
+            assert!(outside(&body).is_none() && !body.contains("@import") && !body.contains("fetch(\"http"), "{asset} reaches outside");
+        }
+    }
+}

@@ -335,3 +335,115 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
         }
     }
 }
+
+/// An erasure request through the privacy officer's pages: a hold blocks it and is shown as its
+/// exception; released, the erasure goes through and its receipt is on the request.
+#[test]
+fn an_erasure_is_blocked_by_a_hold_then_carried_out_with_its_receipt() {
+    let wasm = guest_wasm("capcrm-dsr");
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/dsr/plugin.toml");
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        assert!(inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]).status.success());
+        assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
+        let maildir = tempfile::tempdir().unwrap();
+        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
+        serve.env("CAPCRM_MAIL_TICK_MS", "100");
+        let srv = Server::start(serve);
+        let admin = srv.client();
+        let person = admin.create("contact", json!({"last_name": "Forgetme", "email": "forget.me@example.com", "phone": "+49 30 1234567"}));
+        let r = admin.post("/api/v1/users", &json!({"username": "dpo2.web", "password": PASSWORD, "roles": ["privacy_officer"]}));
+        assert_eq!(r.status, 201, "{}", r.text);
+
+        // The requester, through the public pages.
+        let mut public = Web::new(&srv.base);
+        let p = public.post("/public/requests", &[("regime", "gdpr"), ("kind", "erasure"), ("email", "forget.me@example.com"), ("name", "F. Me"), ("website", "")], None);
+        assert_eq!(p.status, 200, "{}", p.body);
+        let at = p.body.find("id=\"reference\">").unwrap() + 15;
+        let reference = p.body[at..at + p.body[at..].find('<').unwrap()].to_string();
+        let respond_by = p.body.split("name=\"respond_by\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let p = public.post("/public/requests/verify", &[("id", &reference), ("code", "000000"), ("respond_by", &respond_by)], None);
+        assert_eq!(p.status, 400, "a wrong code");
+        let code = wait_for_code(maildir.path(), "forget.me@example.com");
+        let p = public.post("/public/requests/verify", &[("id", &reference), ("code", &code), ("respond_by", &respond_by)], None);
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.body.contains("id=\"verified\""));
+        // The public form refuses nonsense with its message and keeps what was typed.
+        let p = public.post("/public/requests", &[("regime", "lgpd"), ("kind", "erasure"), ("email", "forget.me@example.com")], None);
+        assert_eq!(p.status, 400);
+        assert!(p.body.contains("regime") && p.body.contains("value=\"forget.me@example.com\""), "{}", p.body);
+
+        let mut w = Web::new(&srv.base);
+        w.sign_in("dpo2.web", PASSWORD);
+        let csrf = w.csrf();
+        let page = format!("/privacy/requests/{reference}");
+        let act = |w: &mut Web, action: &str, extra: &[(&str, &str)]| {
+            let mut form = vec![("_csrf", csrf.as_str())];
+            form.extend_from_slice(extra);
+            w.post(&format!("{page}/{action}"), &form, None)
+        };
+        assert_eq!(act(&mut w, "hold", &[("reason", "litigation hold 2026-17")]).status, 303);
+        let p = w.get(&page);
+        assert!(p.body.contains("litigation hold 2026-17"), "the hold is listed");
+        let p = act(&mut w, "erase", &[("reason", "requested by the person")]);
+        assert_eq!(p.status, 409, "blocked: {}", p.body);
+        assert!(p.body.contains("id=\"step-error\"") && p.body.contains("id=\"exceptions\"") && p.body.contains("litigation hold 2026-17"), "{}", p.body);
+        assert_eq!(admin.get(&format!("/api/v1/records/contact/{}", person["id"].as_str().unwrap())).status, 200, "nothing erased");
+        let hold = p.body.split("name=\"hold\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        assert_eq!(act(&mut w, "release", &[("hold", &hold)]).status, 303);
+        let p = w.get(&page);
+        assert!(!p.body.contains("name=\"hold\" value=\""), "no hold left to release");
+        let p = act(&mut w, "erase", &[("reason", "requested by the person")]);
+        assert_eq!(p.status, 303, "{}", p.body);
+        let p = w.get(&page);
+        assert!(p.body.contains("id=\"receipt\"") && p.body.contains("<dd id=\"request-status\">completed</dd>"), "{}", p.body);
+        assert!(!p.body.contains("forget.me@example.com"), "the requester's details went with the person");
+        let r = admin.get(&format!("/api/v1/records/contact/{}", person["id"].as_str().unwrap()));
+        assert!(r.status == 404 || r.body["erased"] == true, "erased: {}", r.text);
+    }
+}
+
+/// An upgrade that asks for more shows what it adds before anyone approves it; revoke, disable and
+/// enable act at once.
+#[test]
+fn a_plugin_upgrade_shows_its_capability_diff_and_revoke_disable_enable_act() {
+    use base64::Engine as _;
+    let wasm = base64::engine::general_purpose::STANDARD.encode(std::fs::read(guest_wasm("guest-card")).unwrap());
+    let manifest = |version: &str, extra: &str| {
+        format!("name = \"card\"\nversion = \"{version}\"\nauthor = \"t\"\ndescription = \"d\"\npurpose = \"Show contact cards\"\nroutes = [\"GET /card\"]\n\n[access.contact]\nread = [\"first_name\", \"last_name\"{extra}]\n")
+    };
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let admin = srv.client();
+        let c = admin.create("contact", json!({"first_name": "Up", "last_name": "Grade", "email": "up.grade@example.com"}));
+        assert_eq!(admin.post("/api/v1/plugins", &json!({"manifest": manifest("1.0.0", ""), "component_base64": wasm})).status, 201);
+        assert_eq!(admin.post("/api/v1/plugins/card/approve", &json!({})).status, 200);
+        assert_eq!(admin.post("/api/v1/plugins", &json!({"manifest": manifest("1.1.0", ", \"email\""), "component_base64": wasm})).status, 201);
+        let mut w = Web::new(&srv.base);
+        w.sign_in("admin", ADMIN_PASSWORD);
+        let p = w.get("/admin/plugins/card");
+        assert_eq!(p.status, 200);
+        let pending = &p.body[p.body.find("id=\"version-1.1.0\"").unwrap()..];
+        let adds = &pending[pending.find("class=\"adds\"").expect("the diff is shown")..];
+        assert!(adds[..adds.find("</ul>").unwrap()].contains("read:contact.email"), "{pending}");
+        assert!(!adds[..adds.find("</ul>").unwrap()].contains("first_name"), "only what is new");
+        // The running version keeps its grant until the upgrade is approved.
+        let card = |w: &mut Web| w.get(&format!("/plugins/card/card?id={}", c["id"].as_str().unwrap()));
+        assert!(card(&mut w).body.contains("<tr id=\"card-email\"><th>Email</th><td><em class=\"not-granted\">"));
+        let csrf = w.csrf();
+        for (action, state) in [("disable", "disabled"), ("enable", "enabled")] {
+            let p = w.post(&format!("/admin/plugins/card/{action}"), &[("_csrf", &csrf)], None);
+            assert_eq!(p.status, 303, "{action}");
+            assert!(w.get("/admin/plugins/card").body.contains(&format!("<dd id=\"plugin-state\">{state}</dd>")), "{action}");
+            assert_eq!(card(&mut w).status == 200, state == "enabled", "{action}");
+        }
+        assert_eq!(w.post("/admin/plugins/card/revoke", &[("_csrf", &csrf)], None).status, 303);
+        assert_ne!(card(&mut w).status, 200, "revoked: its next call is refused");
+        assert_eq!(w.post("/admin/plugins/card/uninstall-everything", &[("_csrf", &csrf)], None).status, 404);
+        let actions: Vec<String> = admin.get("/api/v1/audit?limit=100").body["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+        for a in ["plugin.disable", "plugin.enable", "plugin.revoke"] {
+            assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+        }
+    }
+}

@@ -132,14 +132,33 @@ async fn request_page(state: &AppState, u: &WebUser, id: &str, error: Option<Str
     let current = STEPS.iter().position(|st| *st == row.status);
     let steps = STEPS.iter().enumerate().map(|(i, st)| (step_label(u.lang, st), current.is_some_and(|c| i < c), current == Some(i))).collect();
     let when = |m: &Value| m.as_i64().map(crate::store::micros_to_rfc3339).unwrap_or_else(|| s(m));
-    let history = v["history"].as_array().into_iter().flatten().map(|h| (when(&h["at"]), s(&h["status"]), s(&h["note"]))).collect();
-    let exceptions = v["exceptions"].as_array().into_iter().flatten().map(|e| s(&e["reason"])).collect();
+    let history = v["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let what = match h["released_hold"].as_str() {
+                Some(hold) => format!("{} {hold}", u.lang.t("release")),
+                None => s(&h["status"]),
+            };
+            (when(&h["at"]), what, s(&h["note"]))
+        })
+        .collect();
+    // Each blocked step names the holds (or the reason) that stopped it.
+    let exceptions = v["exceptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["blocked_by"].as_array().cloned().unwrap_or_default().into_iter().map(move |b| format!("{} ({}): {}", s(&e["step"]), when(&e["at"]), s(&b["reason"]))))
+        .collect();
     let receipt = v["receipt"].as_object().map(|o| o.iter().map(|(k, x)| (k.clone(), if k == "erased_at" { when(x) } else { s(x) })).collect()).unwrap_or_default();
     let bundle_ready = v["bundle"].is_object() && v["bundle"]["removed"] != json!(true);
     let bundle = v["bundle"].as_object().map(|o| {
         ["generated_at", "bytes", "records", "plugin_values", "sha256"].iter().filter_map(|k| o.get(*k).map(|x| (k.to_string(), if *k == "generated_at" { when(x) } else { s(x) }))).collect()
     });
-    let holds = v["holds_placed"].as_array().into_iter().flatten().map(|h| (s(&h["id"]), s(&h["reason"]))).collect();
+    // Holds placed through this request and not released since.
+    let released: Vec<String> = v["history"].as_array().into_iter().flatten().filter_map(|h| h["released_hold"].as_str().map(str::to_string)).collect();
+    let holds = v["holds_placed"].as_array().into_iter().flatten().filter(|h| !released.iter().any(|r| h["hold"].as_str() == Some(r.as_str()))).map(|h| (s(&h["hold"]), s(&h["reason"]))).collect();
     let requester = [(u.lang.t("email"), "email"), (u.lang.t("name"), "name"), (u.lang.t("details"), "details")].into_iter().map(|(label, k)| (label, s(&v["requester"][k]))).filter(|(_, x)| !x.is_empty()).collect();
     let page = RequestPage {
         c: Chrome::signed_in(u, row.id.clone(), Section::Privacy).with_notice(done),

@@ -197,6 +197,20 @@ impl Browser {
         self.post("/actions", json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}));
     }
 
+    /// Drags `from` onto `to` with the mouse: press on the first, move in steps, release on the
+    /// second (pointer events, as a person's mouse makes them).
+    pub fn drag(&self, from: &El, to: &El) {
+        let at = |e: &El| json!({ ELEMENT: e.0 });
+        let steps = json!([
+            {"type": "pointerMove", "origin": at(from), "x": 0, "y": 0},
+            {"type": "pointerDown", "button": 0},
+            {"type": "pointerMove", "origin": "pointer", "x": 8, "y": 8, "duration": 100},
+            {"type": "pointerMove", "origin": at(to), "x": 0, "y": 0, "duration": 400},
+            {"type": "pointerUp", "button": 0},
+        ]);
+        self.post("/actions", json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": steps}]}));
+    }
+
     /// Waits until the page's URL contains `part`.
     pub fn wait_url(&self, part: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);

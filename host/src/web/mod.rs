@@ -121,12 +121,14 @@ fn public_csp() -> &'static HeaderValue {
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 const APP_JS: &str = include_str!("../../static/app.js");
+const BOARD_JS: &str = include_str!("../../static/board.js");
 
 /// The style sheet and the script: part of the binary, so the UI needs nothing from outside.
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "board.js" => (BOARD_JS, "text/javascript; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut resp = body.into_response();

@@ -3,7 +3,7 @@
 
 use super::i18n::Lang;
 use super::session::WebUser;
-use crate::access::{Effective, SystemPermission};
+use crate::access::{Action, Effective, SystemPermission};
 use crate::api::error::AppError;
 use askama::Template;
 use axum::http::StatusCode;
@@ -33,6 +33,7 @@ pub struct Chrome {
 pub enum Section {
     Home,
     Records,
+    Leads,
     Audit,
     Security,
     Admin,
@@ -48,6 +49,9 @@ impl Chrome {
             Nav { href: "/", label: l.t("nav_home"), current: section == Section::Home },
             Nav { href: "/records", label: l.t("nav_records"), current: section == Section::Records },
         ];
+        if super::leads::lead_object().is_some_and(|o| perms.may(o, Action::Read)) {
+            nav.push(Nav { href: "/leads", label: l.t("nav_leads"), current: section == Section::Leads });
+        }
         let audit_label = if perms.has(SystemPermission::Audit) { l.t("nav_audit") } else { l.t("nav_activity") };
         nav.push(Nav { href: "/audit", label: audit_label, current: section == Section::Audit });
         if perms.has(SystemPermission::SubjectExport) {

@@ -280,7 +280,7 @@ fn a_privacy_officer_reads_and_records_a_persons_consent() {
 #[test]
 fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let plugins = [("capcrm-dsr", "dsr"), ("capcrm-consent", "consent")].map(|(c, n)| (guest_wasm(c), root.join(format!("plugins/{n}/plugin.toml")), n));
+    let plugins = [("capcrm-dsr", "dsr"), ("capcrm-consent", "consent"), ("capcrm-leads", "leads")].map(|(c, n)| (guest_wasm(c), root.join(format!("plugins/{n}/plugin.toml")), n));
     for backend in backends() {
         let inst = Instance::new(backend);
         for (wasm, manifest, name) in &plugins {
@@ -295,6 +295,8 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
         let http = reqwest::blocking::Client::new();
         let r: serde_json::Value = http.post(format!("{}/plugins/dsr/requests", srv.base)).json(&json!({"regime": "gdpr", "kind": "access", "email": "every.page@example.com"})).send().unwrap().json().unwrap();
         let request = r["id"].as_str().unwrap().to_string();
+        let lead = admin.create("lead", json!({"last_name": "Pipeline", "company_name": "Everypage Ltd", "stage": "qualified"}));
+        let lead = lead["id"].as_str().unwrap().to_string();
         let mut w = Web::new(&srv.base);
         assert_eq!(w.sign_in("admin", ADMIN_PASSWORD).status, 303);
         let mut stranger = Web::new(&srv.base);
@@ -302,10 +304,11 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
             "/", "/records", "/records/contact", &format!("/records/contact/{id}"), &format!("/records/contact/{id}/edit"), "/records/contact/new",
             "/records/contact/import", "/records/activity", "/exports", "/audit", "/audit?action=read", "/me/security", "/me/mfa/setup", "/admin/plugins",
             "/admin/plugins/dsr", "/privacy/requests", &format!("/privacy/requests/{request}"), "/privacy/consents", "/privacy/consents?email=every.page@example.com",
+            "/leads", &format!("/leads/{lead}/convert"), &format!("/records/lead/{lead}"),
         ]
         .iter()
         .map(|p| (true, p.to_string()))
-        .chain(["/login", "/public/requests"].iter().map(|p| (false, p.to_string())))
+        .chain(["/login", "/public/requests", "/public/lead"].iter().map(|p| (false, p.to_string())))
         .collect();
         let outside = |body: &str| -> Option<String> {
             for attr in ["src=\"", "href=\"", "action=\"", "url("] {
@@ -329,7 +332,8 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
                 assert!(p.headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"), "{path}");
             }
         }
-        for asset in ["/static/app.css", "/static/app.js"] {
+        assert!(w.get(&format!("/records/lead/{lead}")).body.contains(&format!("href=\"/leads/{lead}/convert\"")), "a lead's page leads to its conversion");
+        for asset in ["/static/app.css", "/static/app.js", "/static/board.js"] {
             let body = w.get(asset).body;
             assert!(outside(&body).is_none() && !body.contains("@import") && !body.contains("fetch(\"http"), "{asset} reaches outside");
         }

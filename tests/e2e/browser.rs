@@ -15,12 +15,6 @@ fn tag(b: Backend) -> &'static str {
     }
 }
 
-fn add_user(admin: &Api, name: &str, role: &str, teams: &[&str]) -> String {
-    let r = admin.post("/api/v1/users", &json!({"username": name, "password": PASSWORD, "roles": [role], "teams": teams}));
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
 /// Signs in through the form; `code` is the authentication code, if any.
 fn sign_in(b: &Browser, base: &str, user: &str, code: Option<&str>) {
     if !b.url().contains("/login") {
@@ -59,7 +53,7 @@ fn sign_in_with_totp_enrolment_recovery_and_an_ended_session() {
         let srv = inst.start();
         let base = srv.base.clone();
         let admin = srv.client();
-        add_user(&admin, "ana.web", "sales", &[]);
+        add_user(&admin, "ana.web", PASSWORD, "sales", &[]);
         let Some(b) = Browser::start(&format!("sign-in-{}", tag(backend)), "en") else { return };
 
         // A page without a session goes to the sign-in form, and back there afterwards.
@@ -147,8 +141,8 @@ fn a_masked_phone_stays_masked_for_sales_and_a_manager_reveals_it_with_a_reason(
         let base = srv.base.clone();
         let admin = srv.client();
         assert_eq!(admin.post("/api/v1/teams", &json!({"name": "East"})).status, 201);
-        let sam = add_user(&admin, "sam.web", "sales", &["East"]);
-        add_user(&admin, "mia.web", "manager", &["East"]);
+        let sam = add_user(&admin, "sam.web", PASSWORD, "sales", &["East"]);
+        add_user(&admin, "mia.web", PASSWORD, "manager", &["East"]);
         let r = admin.post("/api/v1/records/contact", &json!({"owner_id": sam, "fields": {"first_name": "Lei", "last_name": "Zhao", "phone": "+86 139 7531 8642", "email": "zhao.lei@example.com"}}));
         assert_eq!(r.status, 201, "{}", r.text);
         let id = r.body["id"].as_str().unwrap().to_string();
@@ -327,21 +321,14 @@ fn an_admin_approves_part_of_a_pending_plugin_and_its_page_respects_it() {
 
 #[test]
 fn a_privacy_officer_carries_a_request_from_the_public_form_to_the_export_download() {
-    let dsr = guest_wasm("capcrm-dsr");
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/dsr/plugin.toml");
     for backend in backends() {
         let inst = Instance::new(backend);
-        let out = inst.cli(&["plugin", "install", dsr.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
-        let maildir = tempfile::tempdir().unwrap();
-        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
-        serve.env("CAPCRM_MAIL_TICK_MS", "100");
-        let srv = Server::start(serve);
+        install_first_party(&inst, "dsr");
+        let (srv, maildir) = start_with_mail(&inst);
         let base = srv.base.clone();
         let admin = srv.client();
         let person = admin.create("contact", json!({"first_name": "Wen", "last_name": "Requester", "email": "wen.requester@example.com", "phone": "+86 137 1234 5678"}));
-        add_user(&admin, "maria.web", "privacy_officer", &[]);
+        add_user(&admin, "maria.web", PASSWORD, "privacy_officer", &[]);
         // The requester's browser speaks Chinese: the public form does too.
         let Some(b) = Browser::start(&format!("dsr-{}", tag(backend)), "zh-CN") else { return };
 
@@ -437,7 +424,7 @@ fn a_privacy_officer_carries_a_request_from_the_public_form_to_the_export_downlo
         let notes = audit(&admin, "action=plugin.note.dsr.bundle");
         assert!(!notes.is_empty(), "the bundle is on record");
         // Someone without the permission gets neither the queue nor the download.
-        add_user(&admin, "sales.web", "sales", &[]);
+        add_user(&admin, "sales.web", PASSWORD, "sales", &[]);
         sign_out(&b);
         sign_in(&b, &base, "sales.web", None);
         b.find("#whoami");

@@ -3,7 +3,7 @@
 //! step leaves a screenshot under `target/tmp/browser-screenshots/`.
 
 use crate::common::*;
-use crate::web_leads::{add_user, install_leads, lead};
+use crate::web_leads::lead;
 use crate::webdriver::Browser;
 use serde_json::{Value, json};
 
@@ -28,11 +28,11 @@ fn active_id(b: &Browser) -> String {
 fn a_seller_moves_one_lead_by_dragging_and_another_by_keyboard_alone() {
     for backend in backends() {
         let inst = Instance::new(backend);
-        install_leads(&inst);
+        install_first_party(&inst, "leads");
         let srv = inst.start();
         let base = srv.base.clone();
         let admin = srv.client();
-        let sid = add_user(&admin, "sid.board", "sales", PASSWORD);
+        let sid = add_user(&admin, "sid.board", PASSWORD, "sales", &[]);
         let dana = lead(&admin, &sid, json!({"first_name": "Dana", "last_name": "Drag", "company_name": "Drag Ltd", "email": "dana@example.com", "stage": "new", "score": 50}));
         let kai = lead(&admin, &sid, json!({"first_name": "Kai", "last_name": "Keys", "email": "kai@example.com", "stage": "new", "score": 40}));
         let api = Api::login(&base, "sid.board", PASSWORD);

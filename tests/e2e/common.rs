@@ -440,6 +440,30 @@ pub fn guest_wasm(crate_name: &str) -> PathBuf {
     }
 }
 
+/// Installs the first-party plugin `plugins/<name>` (its crate is `capcrm-<name>`) and approves
+/// everything its manifest asks for.
+pub fn install_first_party(inst: &Instance, name: &str) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join(format!("plugins/{name}/plugin.toml"));
+    let out = inst.cli(&["plugin", "install", guest_wasm(&format!("capcrm-{name}")).to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(inst.cli(&["plugin", "approve", name]).status.success());
+}
+
+/// Starts the server with a mail pickup directory, which the outbox fills every 100 ms.
+pub fn start_with_mail(inst: &Instance) -> (Server, tempfile::TempDir) {
+    let maildir = tempfile::tempdir().unwrap();
+    let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
+    serve.env("CAPCRM_MAIL_TICK_MS", "100");
+    (Server::start(serve), maildir)
+}
+
+/// Creates a person with one role (and teams) through the API; answers their id.
+pub fn add_user(admin: &Api, name: &str, password: &str, role: &str, teams: &[&str]) -> String {
+    let r = admin.post("/api/v1/users", &json!({"username": name, "password": password, "roles": [role], "teams": teams}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
 /// Waits for the host's message to `to` in the mail pickup directory and reads the code out of it.
 pub fn wait_for_code(dir: &Path, to: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -21,14 +21,8 @@ fn the_legal_clock_passes_its_fixed_date_tests() {
 fn requests_are_taken_in_with_their_deadline() {
     for backend in backends() {
         let inst = Instance::new(backend);
-        let manifest = plugins_dir().join("dsr/plugin.toml");
-        let out = inst.cli(&["plugin", "install", guest_wasm("capcrm-dsr").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
-        let maildir = tempfile::tempdir().unwrap();
-        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
-        serve.env("CAPCRM_MAIL_TICK_MS", "100");
-        let srv = Server::start(serve);
+        install_first_party(&inst, "dsr");
+        let (srv, maildir) = start_with_mail(&inst);
         let api = srv.client();
         let person = api.create("contact", json!({"last_name": "Requester", "email": "dsr.person@example.com"}));
         let http = reqwest::blocking::Client::new();

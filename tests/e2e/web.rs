@@ -233,12 +233,9 @@ fn csv_import_reports_each_refused_row_and_exports_obey_the_role_limit() {
 
 #[test]
 fn a_privacy_officer_reads_and_records_a_persons_consent() {
-    let wasm = guest_wasm("capcrm-consent");
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/consent/plugin.toml");
     for backend in backends() {
         let inst = Instance::new(backend);
-        assert!(inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]).status.success());
-        assert!(inst.cli(&["plugin", "approve", "consent"]).status.success());
+        install_first_party(&inst, "consent");
         let srv = inst.start();
         let admin = srv.client();
         let person = admin.create("contact", json!({"last_name": "Consenting", "email": "consent.person@example.com"}));
@@ -279,13 +276,10 @@ fn a_privacy_officer_reads_and_records_a_persons_consent() {
 /// server (scripts, styles, images, forms and links all stay on this one).
 #[test]
 fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let plugins = [("capcrm-dsr", "dsr"), ("capcrm-consent", "consent"), ("capcrm-leads", "leads")].map(|(c, n)| (guest_wasm(c), root.join(format!("plugins/{n}/plugin.toml")), n));
     for backend in backends() {
         let inst = Instance::new(backend);
-        for (wasm, manifest, name) in &plugins {
-            assert!(inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]).status.success());
-            assert!(inst.cli(&["plugin", "approve", name]).status.success());
+        for name in ["dsr", "consent", "leads"] {
+            install_first_party(&inst, name);
         }
         let srv = inst.start();
         let admin = srv.client();
@@ -344,20 +338,13 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
 /// exception; released, the erasure goes through and its receipt is on the request.
 #[test]
 fn an_erasure_is_blocked_by_a_hold_then_carried_out_with_its_receipt() {
-    let wasm = guest_wasm("capcrm-dsr");
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/dsr/plugin.toml");
     for backend in backends() {
         let inst = Instance::new(backend);
-        assert!(inst.cli(&["plugin", "install", wasm.to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]).status.success());
-        assert!(inst.cli(&["plugin", "approve", "dsr"]).status.success());
-        let maildir = tempfile::tempdir().unwrap();
-        let mut serve = inst.command(&["serve", "--listen", "127.0.0.1:0", "--mail", &format!("dir:{}", maildir.path().display())]);
-        serve.env("CAPCRM_MAIL_TICK_MS", "100");
-        let srv = Server::start(serve);
+        install_first_party(&inst, "dsr");
+        let (srv, maildir) = start_with_mail(&inst);
         let admin = srv.client();
         let person = admin.create("contact", json!({"last_name": "Forgetme", "email": "forget.me@example.com", "phone": "+49 30 1234567"}));
-        let r = admin.post("/api/v1/users", &json!({"username": "dpo2.web", "password": PASSWORD, "roles": ["privacy_officer"]}));
-        assert_eq!(r.status, 201, "{}", r.text);
+        add_user(&admin, "dpo2.web", PASSWORD, "privacy_officer", &[]);
 
         // The requester, through the public pages.
         let mut public = Web::new(&srv.base);

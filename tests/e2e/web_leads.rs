@@ -9,19 +9,6 @@ use std::collections::BTreeMap;
 
 const PASSWORD: &str = "web leads passphrase";
 
-pub fn install_leads(inst: &Instance) {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/leads/plugin.toml");
-    let out = inst.cli(&["plugin", "install", guest_wasm("capcrm-leads").to_str().unwrap(), "--manifest", manifest.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(inst.cli(&["plugin", "approve", "leads"]).status.success());
-}
-
-pub fn add_user(admin: &Api, name: &str, role: &str, password: &str) -> String {
-    let r = admin.post("/api/v1/users", &json!({"username": name, "password": password, "roles": [role]}));
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
 /// A lead owned by `owner`, made through the API.
 pub fn lead(admin: &Api, owner: &str, fields: Value) -> String {
     let r = admin.post("/api/v1/records/lead", &json!({"owner_id": owner, "fields": fields}));
@@ -65,12 +52,12 @@ fn stage(api: &Api, id: &str) -> Value {
 fn the_board_shows_ones_own_leads_by_stage_and_moves_and_converts_them() {
     for backend in backends() {
         let inst = Instance::new(backend);
-        install_leads(&inst);
+        install_first_party(&inst, "leads");
         let srv = inst.start();
         let admin = srv.client();
-        let sid = add_user(&admin, "sid.leads", "sales", PASSWORD);
-        let tom = add_user(&admin, "tom.leads", "sales", PASSWORD);
-        add_user(&admin, "sue.support", "support", PASSWORD);
+        let sid = add_user(&admin, "sid.leads", PASSWORD, "sales", &[]);
+        let tom = add_user(&admin, "tom.leads", PASSWORD, "sales", &[]);
+        add_user(&admin, "sue.support", PASSWORD, "support", &[]);
         let ada = lead(&admin, &sid, json!({"first_name": "Ada", "last_name": "Alpha", "email": "ada@example.com", "company_name": "Alpha Works", "stage": "new", "score": 90}));
         let bea = lead(&admin, &sid, json!({"first_name": "Bea", "last_name": "Beta", "email": "bea@example.com", "stage": "contacted", "score": 40}));
         let cy = lead(&admin, &sid, json!({"first_name": "Cy", "last_name": "Gamma", "email": "cy@example.com", "company_name": "Gamma Corp", "stage": "qualified", "score": 70}));
@@ -225,10 +212,10 @@ fn the_board_shows_ones_own_leads_by_stage_and_moves_and_converts_them() {
 fn the_public_lead_form_captures_a_lead_for_its_owner_in_both_languages() {
     for backend in backends() {
         let inst = Instance::new(backend);
-        install_leads(&inst);
+        install_first_party(&inst, "leads");
         let srv = inst.start();
         let admin = srv.client();
-        add_user(&admin, "sid.public", "sales", PASSWORD);
+        add_user(&admin, "sid.public", PASSWORD, "sales", &[]);
         let rules = json!({"assignment": {"round_robin": ["sid.public"]}, "rate_limit": {"per_client_per_hour": 3, "all_clients_per_minute": 100}});
         let r = admin.send("PUT", "/plugins/leads/config", Some(&rules));
         assert_eq!(r.status, 200, "{}", r.text);

@@ -282,7 +282,11 @@ async fn record_page(state: &AppState, u: &WebUser, object: &str, id: &str, reve
         c: Chrome::signed_in(u, title_of(&obj, &r), Section::Records).with_notice(done),
         label: object_label(u.lang, &obj),
         title: title_of(&obj, &r),
-        owner: r.owner_id.clone().unwrap_or_default(),
+        // People's names are for those who manage users; one's own is one's own.
+        owner: match r.owner_id.as_deref() {
+            Some(o) if Some(o) == u.principal.user_id.as_deref() => u.user.username.clone(),
+            other => other.unwrap_or_default().to_string(),
+        },
         created: r.created_at.clone(),
         updated: r.updated_at.clone(),
         version: r.version,

@@ -5,6 +5,7 @@ mod audit;
 pub(crate) mod auth;
 pub mod error;
 mod exports;
+mod keys;
 mod people;
 pub(crate) mod plugins;
 mod records;
@@ -45,6 +46,7 @@ pub struct AppState {
         records::reveal, records::history,
         alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
         exports::request, exports::list, exports::approve, exports::reject, exports::download,
+        keys::status, keys::rotate,
         plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
         healthz,
     ),
@@ -121,6 +123,8 @@ pub fn router(state: AppState) -> Router {
         .route("/exports/{id}/approve", post(exports::approve))
         .route("/exports/{id}/reject", post(exports::reject))
         .route("/exports/{id}/download", get(exports::download))
+        .route("/keys", get(keys::status))
+        .route("/keys/rotate", post(keys::rotate))
         .route("/audit", get(audit::query))
         .route("/audit/verify", get(audit::verify))
         .route("/plugins", get(plugins::list))

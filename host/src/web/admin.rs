@@ -43,7 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/{action}", post(users::act))
         .route("/admin/teams", get(users::teams).post(users::create_team))
         .route("/admin/roles", get(roles::list).post(roles::create))
-        .route("/admin/roles/new", get(roles::new_form))
         .route("/admin/roles/{name}", get(roles::show).post(roles::save))
         .route("/admin/roles/{name}/delete", post(roles::delete))
         .route("/admin/keys", get(ops::keys))
@@ -168,6 +167,7 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("adm_act_update", "update", "修改"),
     ("adm_act_delete", "delete", "删除"),
     ("adm_act_export", "export", "导出"),
+    ("adm_no_read_hint", "Without the read action, holders reach none of these fields, whatever the cells say.", "没有读取操作时，无论单元格如何设置，持有人都无法访问这些字段。"),
     ("adm_export_limit", "Export limit without approval", "无需审批的导出上限"),
     ("adm_class_defaults", "Defaults by classification", "按分类的默认值"),
     ("adm_cls_public", "public", "公开"),

@@ -140,6 +140,8 @@ pub struct ObjView {
     pub scope_options: Vec<Opt>,
     pub actions: BTreeSet<Action>,
     pub action_checks: Vec<Check>,
+    /// Without the read action the fields are out of reach whatever their cells say.
+    pub reads: bool,
     pub export_limit: u64,
     /// The export limit as the form shows it (what was typed, after an error).
     pub limit_text: String,
@@ -242,6 +244,7 @@ fn section(key: &str, label: String, grant: Option<&ObjectGrant>, own: bool, fol
         scope: g.scope,
         scope_options: SCOPES.iter().map(|(s, c, k)| Opt { value: c, label: l.t(k), selected: *s == g.scope }).collect(),
         actions: g.actions.clone(),
+        reads: g.actions.contains(&Action::Read),
         action_checks: ACTIONS.iter().map(|(a, c, k)| Check { value: c, label: l.t(k), checked: g.actions.contains(a) }).collect(),
         export_limit: g.export_limit,
         limit_text: g.export_limit.to_string(),
@@ -395,6 +398,17 @@ struct RoleRow {
 struct RolesPage {
     c: Chrome,
     roles: Vec<RoleRow>,
+    /// The form for a new role: its name, description, the role it starts from, and errors.
+    name: String,
+    description: String,
+    from: String,
+    errors: Errors,
+}
+
+impl RolesPage {
+    fn error(&self, field: &str) -> Option<&String> {
+        self.errors.get(field)
+    }
 }
 
 /// How many users hold each role.
@@ -408,52 +422,29 @@ async fn holders(state: &AppState, u: &WebUser) -> Result<BTreeMap<String, usize
     Ok(n)
 }
 
-/// Every role: the built-in ones, then those administrators added.
-pub async fn list(State(state): State<AppState>, u: WebUser, Query(q): Query<DoneQuery>) -> Result<Response, WebError> {
-    let roles = state.gate.roles(&u.principal).await?;
-    let held = holders(&state, &u).await?;
+async fn roles_page(state: &AppState, u: &WebUser, roles: Vec<RoleDef>, form: (String, String, String), errors: Errors, done: Option<&str>) -> Result<Response, WebError> {
+    let held = holders(state, u).await?;
     let roles = roles.into_iter().map(|r| RoleRow { holders: held.get(&r.name).copied().unwrap_or(0), name: r.name, description: r.description, builtin: r.builtin }).collect();
-    Ok(render(&RolesPage { c: Chrome::signed_in(&u, u.lang.t("adm_roles"), Section::Admin).with_notice(q.done.as_deref()), roles }))
-}
-
-#[derive(Template)]
-#[template(path = "admin_role_new.html")]
-struct NewRolePage {
-    c: Chrome,
-    name: String,
-    description: String,
-    from: String,
-    /// Roles to start from: name, and whether built in.
-    sources: Vec<(String, bool)>,
-    errors: Errors,
-}
-
-impl NewRolePage {
-    fn error(&self, field: &str) -> Option<&String> {
-        self.errors.get(field)
-    }
+    let (name, description, from) = form;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = RolesPage { c: Chrome::signed_in(u, u.lang.t("adm_roles"), Section::Admin).with_notice(done), roles, name, description, from, errors };
+    Ok((status, render(&page)).into_response())
 }
 
 #[derive(Deserialize, Default)]
-pub struct NewQuery {
+pub struct ListQuery {
+    done: Option<String>,
+    /// Prefills the new role's form with a copy of this role.
     from: Option<String>,
 }
 
-/// The form for a new role, empty or a copy of another (`?from=<role>`).
-pub async fn new_form(State(state): State<AppState>, u: WebUser, Query(q): Query<NewQuery>) -> Result<Response, WebError> {
+/// Every role (the built-in ones, then those administrators added) and the form for a new one,
+/// empty or a copy of another (`?from=<role>`).
+pub async fn list(State(state): State<AppState>, u: WebUser, Query(q): Query<ListQuery>) -> Result<Response, WebError> {
     let roles = state.gate.roles(&u.principal).await?;
-    let from = q.from.unwrap_or_default();
-    let base = roles.iter().find(|r| r.name == from);
-    let description = base.map(|r| r.description.clone()).unwrap_or_default();
-    let page = NewRolePage {
-        c: Chrome::signed_in(&u, u.lang.t("adm_new_role"), Section::Admin),
-        name: String::new(),
-        description,
-        from: base.map(|r| r.name.clone()).unwrap_or_default(),
-        sources: roles.iter().map(|r| (r.name.clone(), r.builtin)).collect(),
-        errors: Errors::new(),
-    };
-    Ok(render(&page))
+    let base = roles.iter().find(|r| Some(r.name.as_str()) == q.from.as_deref());
+    let form = (String::new(), base.map(|r| r.description.clone()).unwrap_or_default(), base.map(|r| r.name.clone()).unwrap_or_default());
+    roles_page(&state, &u, roles, form, Errors::new(), q.done.as_deref()).await
 }
 
 /// Creates a role, empty or as a copy of another, then opens its matrix.
@@ -476,7 +467,10 @@ pub async fn create(State(state): State<AppState>, SignedForm(u, form): SignedFo
     let base = match roles.iter().find(|r| r.name == from) {
         Some(r) => r.clone(),
         None if from.is_empty() => RoleDef { name: String::new(), description: String::new(), objects: BTreeMap::new(), system: BTreeSet::new(), require_mfa: false, reveal_requires_mfa: false, ip_allow: Vec::new(), builtin: false },
-        None => return Err(WebError::new(StatusCode::BAD_REQUEST, format!("no role named `{}` to start from", from.chars().take(48).collect::<String>()))),
+        None => {
+            errors.insert("from".into(), format!("no role named `{}`", from.chars().take(48).collect::<String>()));
+            roles[0].clone()
+        }
     };
     if errors.is_empty() {
         let def = RoleDef { name: name.clone(), description: description.clone(), builtin: false, ..base };
@@ -488,8 +482,7 @@ pub async fn create(State(state): State<AppState>, SignedForm(u, form): SignedFo
             Err(e) => return Err(e.into()),
         }
     }
-    let page = NewRolePage { c: Chrome::signed_in(&u, u.lang.t("adm_new_role"), Section::Admin), name, description, from, sources: roles.iter().map(|r| (r.name.clone(), r.builtin)).collect(), errors };
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+    roles_page(&state, &u, roles, (name, description, from), errors, None).await
 }
 
 #[derive(Template)]

@@ -224,7 +224,8 @@ pub async fn act(State(state): State<AppState>, Path((id, action)): Path<(String
     match state.gate.update_user(&u.principal, &state.auth, &id, change).await {
         Ok(_) => Ok(Redirect::to(&format!("/admin/users/{id}?done={done}")).into_response()),
         Err(e @ (AccessError::BadRequest(_) | AccessError::Conflict(_))) => {
-            let field = if action == "disable" { "disable" } else { "state" };
+            // One's own page has no disable form: the reason goes above the state then.
+            let field = if action == "disable" && id != u.user.id { "disable" } else { "state" };
             user_page(&state, &u, &id, None, [(field, e.to_string())].into(), None).await
         }
         Err(e) => Err(e.into()),

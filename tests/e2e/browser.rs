@@ -267,8 +267,10 @@ fn an_admin_approves_part_of_a_pending_plugin_and_its_page_respects_it() {
         b.find("#whoami");
 
         // The pending version: what it asks for, and why.
-        let nav = b.find("nav a[href='/admin/plugins']");
+        let nav = b.find("nav a[href='/admin']");
         b.click(&nav);
+        let section = b.find("#admin-sections a[href='/admin/plugins']");
+        b.click(&section);
         let link = b.find("#plugins tr[data-plugin=card] a");
         b.click(&link);
         b.wait_url("/admin/plugins/card");

@@ -291,6 +291,7 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
         let request = r["id"].as_str().unwrap().to_string();
         let lead = admin.create("lead", json!({"last_name": "Pipeline", "company_name": "Everypage Ltd", "stage": "qualified"}));
         let lead = lead["id"].as_str().unwrap().to_string();
+        let admin_id = admin.get("/api/v1/me").body["user_id"].as_str().unwrap().to_string();
         let mut w = Web::new(&srv.base);
         assert_eq!(w.sign_in("admin", ADMIN_PASSWORD).status, 303);
         let mut stranger = Web::new(&srv.base);
@@ -299,6 +300,8 @@ fn every_page_works_in_both_languages_and_fetches_nothing_from_elsewhere() {
             "/records/contact/import", "/records/activity", "/exports", "/audit", "/audit?action=read", "/me/security", "/me/mfa/setup", "/admin/plugins",
             "/admin/plugins/dsr", "/privacy/requests", &format!("/privacy/requests/{request}"), "/privacy/consents", "/privacy/consents?email=every.page@example.com",
             "/leads", &format!("/leads/{lead}/convert"), &format!("/records/lead/{lead}"),
+            "/admin", "/admin/users", "/admin/users/new", &format!("/admin/users/{admin_id}"), "/admin/teams", "/admin/roles", "/admin/roles/manager",
+            "/admin/keys", "/admin/alerts", "/admin/exports",
         ]
         .iter()
         .map(|p| (true, p.to_string()))

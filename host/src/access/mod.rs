@@ -8,6 +8,7 @@
 
 pub mod consent;
 pub mod exports;
+pub mod keys;
 mod mask;
 pub mod people;
 pub mod policy;

@@ -5,6 +5,7 @@ mod audit;
 pub(crate) mod auth;
 pub mod error;
 pub(crate) mod exports;
+mod keys;
 mod people;
 pub(crate) mod plugins;
 mod records;
@@ -45,6 +46,7 @@ pub struct AppState {
         records::reveal, records::history, records::import,
         alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
         exports::request, exports::list, exports::approve, exports::reject, exports::download,
+        keys::status, keys::rotate,
         plugins::list, plugins::show, plugins::install, plugins::approve, plugins::revoke, plugins::disable, plugins::enable, plugins::uninstall, plugins::dead_letters, plugins::replay, plugins::preview, plugins::maxima, plugins::set_maxima, plugins::set_limits,
         healthz,
     ),
@@ -122,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .route("/exports/{id}/approve", post(exports::approve))
         .route("/exports/{id}/reject", post(exports::reject))
         .route("/exports/{id}/download", get(exports::download))
+        .route("/keys", get(keys::status))
+        .route("/keys/rotate", post(keys::rotate))
         .route("/audit", get(audit::query))
         .route("/audit/verify", get(audit::verify))
         .route("/plugins", get(plugins::list))

@@ -57,8 +57,8 @@ impl Chrome {
         if perms.has(SystemPermission::SubjectExport) {
             nav.push(Nav { href: "/privacy/requests", label: l.t("nav_privacy"), current: section == Section::Privacy });
         }
-        if perms.has(SystemPermission::Plugins) {
-            nav.push(Nav { href: "/admin/plugins", label: l.t("nav_plugins"), current: section == Section::Admin });
+        if super::admin::SECTIONS.iter().any(|(p, ..)| perms.has(*p)) {
+            nav.push(Nav { href: "/admin", label: l.t("nav_admin"), current: section == Section::Admin });
         }
         nav.push(Nav { href: "/me/security", label: l.t("nav_security"), current: section == Section::Security });
         Chrome { lang: u.lang, title: title.into(), csrf: u.csrf.clone(), username: Some(u.user.username.clone()), nav, here: u.path.clone(), notice: None }

@@ -441,3 +441,43 @@ fn a_plugin_upgrade_shows_its_capability_diff_and_revoke_disable_enable_act() {
         }
     }
 }
+
+/// Custom objects and fields are pages like any other: listed, created with errors at the field,
+/// shown, related to the record they point at, and named as their administrator named them.
+#[test]
+fn custom_objects_and_fields_have_their_pages() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        let srv = inst.start();
+        let admin = srv.client();
+        let def = json!({"name": "ticket", "label": "Support ticket", "subject_mode": "inherits", "custom": true, "fields": [
+            {"name": "contact", "label": "Contact", "type": {"kind": "reference", "object": "contact"}, "classification": "internal", "subject_link": true, "required": true},
+            {"name": "summary", "label": "Summary", "type": {"kind": "text", "max_len": 200}, "classification": "internal"},
+            {"name": "urgency", "label": "Urgency", "type": {"kind": "integer"}, "classification": "internal"}
+        ]});
+        assert_eq!(admin.post("/api/v1/objects", &def).status, 201);
+        let field = json!({"name": "loyalty_id", "label": "Loyalty card", "type": {"kind": "text", "max_len": 40}, "classification": "personal", "blind_index": true});
+        assert_eq!(admin.post("/api/v1/objects/contact/fields", &field).status, 201);
+        let c = admin.create("contact", json!({"last_name": "Custom", "loyalty_id": "LC-7731"}));
+        let cid = c["id"].as_str().unwrap().to_string();
+        let mut w = Web::new(&srv.base);
+        w.sign_in("admin", ADMIN_PASSWORD);
+        assert!(w.get("/records").body.contains("data-object=\"ticket\""), "listed with the built-in ones");
+        let csrf = w.csrf();
+        let p = w.post("/records/ticket", &[("_csrf", &csrf), ("contact", &cid), ("summary", "Printer on fire"), ("urgency", "very")], None);
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("id=\"e-urgency\"") && p.body.contains("value=\"Printer on fire\""), "the error at its field, the rest kept");
+        let p = w.post("/records/ticket", &[("_csrf", &csrf), ("contact", &cid), ("summary", "Printer on fire"), ("urgency", "3")], None);
+        assert_eq!(p.status, 303, "{}", p.body);
+        let ticket = w.get(p.location.as_deref().unwrap());
+        assert!(ticket.body.contains("Printer on fire") && ticket.body.contains(&format!("href=\"/records/contact/{cid}\"")), "the reference links to its contact");
+        let contact = w.get(&format!("/records/contact/{cid}"));
+        assert!(contact.body.contains("Support ticket") && contact.body.contains("Printer on fire"), "the contact's page lists its tickets");
+        assert!(contact.body.contains("Loyalty card") && contact.body.contains("LC-7731"), "the custom field on the record");
+        // Found by its blind-indexed custom field; named as given in both languages.
+        assert!(w.get("/records/contact?q=LC-7731").body.contains(&cid));
+        w.lang = "zh-CN";
+        let zh = w.get("/records/ticket");
+        assert!(zh.body.contains("<html lang=\"zh-CN\">") && zh.body.contains("Support ticket"));
+    }
+}

@@ -1047,8 +1047,15 @@ impl RecordAccess {
                 if let Some(after) = &q.after {
                     sort_after(&mut c, s, after)?;
                 }
-                // Records without a value come last, whichever the direction.
-                format!("CASE WHEN {e} IS NULL THEN 1 ELSE 0 END, {e} {dir}, r.id", e = s.expr, dir = if s.descending { "DESC" } else { "ASC" })
+                let dir = if s.descending { "DESC" } else { "ASC" };
+                if q.filters.iter().any(|f| f.field == s.field) {
+                    // A filter on the sort field leaves no record without a value, and the plain
+                    // order is one an index on the field can give ("tasks due", by due date).
+                    format!("{e} {dir}, r.id", e = s.expr)
+                } else {
+                    // Records without a value come last, whichever the direction.
+                    format!("CASE WHEN {e} IS NULL THEN 1 ELSE 0 END, {e} {dir}, r.id", e = s.expr)
+                }
             }
         };
         let limit = q.limit.clamp(1, 200);

@@ -172,9 +172,34 @@ impl Browser {
         self.cmd(reqwest::Method::GET, &format!("/element/{}/text", e.0), None).unwrap().as_str().unwrap_or_default().to_string()
     }
 
+    /// The text of the first element matching `css`, found again if the page was replaced between
+    /// finding and reading it (a form that redirects to the same address).
     pub fn text_of(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.text(&e)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css);
+            match self.cmd(reqwest::Method::GET, &format!("/element/{}/text", e.0), None) {
+                Ok(v) => return v.as_str().unwrap_or_default().to_string(),
+                Err(err) if Instant::now() < deadline && err["error"] == "stale element reference" => std::thread::sleep(Duration::from_millis(100)),
+                Err(err) => panic!("reading `{css}`: {err}"),
+            }
+        }
+    }
+
+    /// Waits until the text of `css` is `expected` (after a form that comes back to the same page).
+    pub fn wait_text(&self, css: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = self.text_of(css);
+            if now == expected {
+                return;
+            }
+            if Instant::now() > deadline {
+                let shot = self.screenshot(&format!("waiting for {css}"));
+                panic!("`{css}` says {now:?}, not {expected:?} (screenshot {})", shot.display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn attr(&self, e: &El, name: &str) -> Option<String> {

@@ -82,4 +82,18 @@ impl Web {
         let token = Web::form_token(&page.body);
         self.post("/login", &[("_csrf", &token), ("username", user), ("password", password), ("next", "/")], None)
     }
+
+    /// Every page answers in English and in Simplified Chinese, says its language, and lacks no text.
+    pub fn assert_in_both_languages(&mut self, pages: &[&str]) {
+        self.cookies.remove("capcrm_lang");
+        for lang in ["en", "zh-CN"] {
+            self.lang = if lang == "en" { "en-GB,en;q=0.9" } else { "zh-CN,zh;q=0.9" };
+            for path in pages {
+                let p = self.get(path);
+                assert_eq!(p.status, 200, "{path} in {lang}: {}", p.body);
+                assert!(p.body.contains(&format!("<html lang=\"{lang}\">")), "{path} in {lang}");
+                assert!(!p.body.contains(">?<") && !p.body.contains("\"?\""), "{path} in {lang} lacks a text");
+            }
+        }
+    }
 }

@@ -115,7 +115,7 @@ fn sign_in_with_totp_enrolment_recovery_and_an_ended_session() {
 
         // An ended session: the next page says so at the sign-in form and comes back afterwards.
         let tokens = admin.get("/api/v1/tokens?all=true").body.as_array().cloned().unwrap();
-        let ana = admin.get("/api/v1/users").body.as_array().cloned().unwrap().into_iter().find(|u| u["username"] == "ana.web").unwrap();
+        let ana = admin.get("/api/v1/users?q=ana.web").body["users"].as_array().cloned().unwrap().into_iter().find(|u| u["username"] == "ana.web").unwrap();
         for t in tokens.iter().filter(|t| t["user_id"] == ana["id"] && t["revoked"] == false) {
             assert_eq!(admin.delete(&format!("/api/v1/tokens/{}", t["id"].as_str().unwrap())).status, 204);
         }

@@ -113,6 +113,16 @@ fn pages_are_guarded_escaped_and_show_no_more_than_the_api() {
             assert!(p.body.contains(&format!("id=\"e-{field}\"")), "an error at `{field}`");
         }
         assert_eq!(api.get("/api/v1/records/deal").body["records"].as_array().unwrap().len(), 0);
+        // In Chinese the rule of the field comes in Chinese too.
+        let chosen = w.cookies.remove("capcrm_lang");
+        w.lang = "zh-CN,zh;q=0.9";
+        let p = w.post("/records/contact", &[("_csrf", &csrf), ("last_name", "Li"), ("email", "not-an-address")], None);
+        assert_eq!(p.status, 422, "{}", p.body);
+        assert!(p.body.contains("格式应为： 电子邮箱地址，如 name@example.com") && !p.body.contains("an email address"), "{}", p.body);
+        w.lang = "en";
+        if let Some(c) = chosen {
+            w.cookies.insert("capcrm_lang".into(), c);
+        }
         let p = w.post("/records/deal", &[("_csrf", &csrf), ("name", "Pilot"), ("amount", "1200.5")], None);
         assert_eq!(p.status, 303, "{}", p.body);
         let deals = api.get("/api/v1/records/deal").body;

@@ -19,7 +19,7 @@ fn signed_in(base: &str, user: &str, password: &str) -> Web {
 }
 
 fn user_named(admin: &Api, name: &str) -> Option<Value> {
-    admin.get("/api/v1/users").body.as_array().unwrap().iter().find(|u| u["username"] == name).cloned()
+    admin.get(&format!("/api/v1/users?q={name}")).body["users"].as_array().unwrap().iter().find(|u| u["username"] == name).cloned()
 }
 
 fn role_named(admin: &Api, name: &str) -> Option<Value> {
@@ -189,6 +189,23 @@ fn admins_manage_users_and_teams_through_the_forms_and_others_are_refused() {
         assert_eq!((wendy["roles"].clone(), wendy["teams"].clone()), (json!(["sales"]), json!(["North"])));
         let mut ww = signed_in(&srv.base, "wendy", PASSWORD);
         assert!(w.get("/admin/users").body.contains("data-user=\"wendy\""));
+        // The list finds users by part of their name and pages by name, as the API does.
+        let found = w.get("/admin/users?q=END");
+        assert!(found.body.contains("data-user=\"wendy\"") && !found.body.contains("data-user=\"admin\""), "search by part of the name, any case");
+        assert!(w.get("/admin/users?q=nobody-such").body.contains("id=\"no-users\""));
+        assert!(w.get("/admin/users?q=%25").body.contains("id=\"no-users\""), "a wildcard searches for itself");
+        let first = admin.get("/api/v1/users?limit=1");
+        assert_eq!(first.status, 200, "{}", first.text);
+        assert_eq!(first.body["users"][0]["username"], "admin");
+        let after = first.body["next"].as_str().expect("a next page").to_string();
+        let second = admin.get(&format!("/api/v1/users?limit=1&after={after}"));
+        assert_eq!(second.body["users"][0]["username"], "wendy");
+        assert!(second.body["next"].is_null(), "two users, two pages: {}", second.text);
+        assert_eq!(admin.get(&format!("/api/v1/users/{wid}")).body["username"], "wendy");
+        for bad in ["/api/v1/users?limit=0", "/api/v1/users?limit=501", "/api/v1/users?colour=red"] {
+            assert_eq!(admin.get(bad).status, 400, "{bad}");
+        }
+        assert_eq!(admin.get("/api/v1/users/00000000-0000-0000-0000-000000000000").status, 404);
 
         // Someone without administration permissions gets refusals, and no Admin entry.
         let home = ww.get("/");
@@ -231,8 +248,12 @@ fn admins_manage_users_and_teams_through_the_forms_and_others_are_refused() {
         assert_eq!(r.status, 201, "{}", r.text);
         let contact = r.body["id"].as_str().unwrap().to_string();
         let page = w.get(&format!("/admin/users/{wid}"));
-        assert!(page.body.contains(&format!("<option value=\"{admin_id}\">admin</option>")), "other users to hand the records to");
-        let p = w.post(&format!("/admin/users/{wid}/disable"), &[("_csrf", &token), ("reassign_to", &admin_id)], None);
+        assert!(page.body.contains("id=\"f-reassign_to\""), "the heir is asked for");
+        let p = w.post(&format!("/admin/users/{wid}/disable"), &[("_csrf", &token), ("reassign_to", "nobody-such")], None);
+        assert_eq!(p.status, 422, "an unknown heir is refused at the field");
+        assert!(p.body.contains("id=\"e-disable\"") && p.body.contains("There is no user of that name"), "{}", p.body);
+        assert_eq!(user_named(&admin, "wendy").unwrap()["disabled"], false, "nothing changed");
+        let p = w.post(&format!("/admin/users/{wid}/disable"), &[("_csrf", &token), ("reassign_to", "admin")], None);
         assert_eq!(p.status, 303, "{}", p.body);
         assert_eq!(user_named(&admin, "wendy").unwrap()["disabled"], true);
         assert_eq!(admin.get(&format!("/api/v1/records/contact/{contact}")).body["owner_id"], admin_id.as_str());

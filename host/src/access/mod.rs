@@ -6,6 +6,7 @@
 //! [`crate::crypto`], masks, and writes its audit entry through [`crate::audit`]: changes in the same
 //! transaction, reads before the data is returned, denials always. There is no other way to a record.
 
+pub mod alerts;
 pub mod consent;
 pub mod exports;
 pub mod keys;

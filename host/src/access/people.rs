@@ -63,6 +63,40 @@ pub struct UserChange {
     pub reset_mfa: Option<bool>,
 }
 
+/// The most users one page holds.
+pub const MAX_USER_PAGE: usize = 500;
+
+/// Which users a listing asks for.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    /// The username the previous page ended with.
+    pub after: Option<String>,
+    /// Only users whose name contains this (any case).
+    #[serde(rename = "q")]
+    pub search: Option<String>,
+    #[serde(default = "default_user_page")]
+    pub limit: usize,
+}
+
+fn default_user_page() -> usize {
+    100
+}
+
+/// A page of users, and the cursor of the next one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserInfo>,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next: Option<String>,
+}
+
+enum UserSelect<'a> {
+    All,
+    One(&'a str),
+    Page(&'a UserQuery),
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TeamInfo {
     pub id: String,
@@ -308,35 +342,51 @@ impl Gate {
     }
 
     async fn user_info(&self, id: &str) -> Result<UserInfo> {
-        let mut all = self.user_infos(Some(id)).await?;
+        let mut all = self.user_infos(UserSelect::One(id)).await?;
         all.pop().ok_or_else(|| AccessError::NotFound { object: "user".into(), id: id.into() })
     }
 
-    async fn user_infos(&self, only: Option<&str>) -> Result<Vec<UserInfo>> {
+    async fn user_infos(&self, select: UserSelect<'_>) -> Result<Vec<UserInfo>> {
         let db = self.inner.db.reader();
-        let filter = if only.is_some() { " WHERE u.id = $1" } else { "" };
-        let sql = format!("SELECT u.id, u.username, u.disabled, u.created_at, u.last_login_at, u.totp_enabled, u.ip_allow FROM users u{filter} ORDER BY u.username");
-        let mut q = sqlx::query(&sql);
-        if let Some(id) = only {
-            q = q.bind(id.to_string());
+        let mut c = crate::store::Conditions::default();
+        let mut limit = String::new();
+        match &select {
+            UserSelect::All => {}
+            UserSelect::One(id) => c.push("u.id", "=", crate::store::Arg::Text(id.to_string())),
+            UserSelect::Page(q) => {
+                if let Some(after) = &q.after {
+                    c.push("u.username", ">", crate::store::Arg::Text(after.clone()));
+                }
+                if let Some(term) = q.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                    let escaped = term.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    c.push_template("LOWER(u.username) LIKE {} ESCAPE '\\'", crate::store::Arg::Text(format!("%{escaped}%")));
+                }
+                limit = format!(" LIMIT {}", q.limit + 1);
+            }
         }
-        let rows = q.fetch_all(db).await?;
-        // One user's memberships only, when one user is asked for.
-        let pairs = |sql: &'static str, only_sql: &'static str| async move {
-            match only {
-                Some(id) => sqlx::query_as::<_, (String, String)>(only_sql).bind(id.to_string()).fetch_all(db).await,
-                None => sqlx::query_as::<_, (String, String)>(sql).fetch_all(db).await,
+        let sql = format!(
+            "SELECT u.id, u.username, u.disabled, u.created_at, u.last_login_at, u.totp_enabled, u.ip_allow FROM users u{} ORDER BY u.username{limit}",
+            c.where_sql()
+        );
+        let rows = c.bind(sqlx::query(&sql)).fetch_all(db).await?;
+        // Memberships of the users read only, unless every user is.
+        let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
+        let pairs = |sql: &'static str| {
+            let ids = &ids;
+            let all = matches!(select, UserSelect::All);
+            async move {
+                let mut c = crate::store::Conditions::default();
+                if !all {
+                    c.push_in("user_id", ids.clone());
+                }
+                let sql = format!("SELECT * FROM ({sql}) x{} ORDER BY x.v", c.where_sql());
+                c.bind(sqlx::query(&sql)).fetch_all(db).await?.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?))).collect::<Result<Vec<_>>>()
             }
         };
-        let roles = pairs("SELECT user_id, role FROM user_roles ORDER BY role", "SELECT user_id, role FROM user_roles WHERE user_id = $1 ORDER BY role").await?;
-        let teams = pairs(
-            "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id ORDER BY t.name",
-            "SELECT m.user_id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1 ORDER BY t.name",
-        )
-        .await?;
+        let roles = pairs("SELECT user_id, role AS v FROM user_roles").await?;
+        let teams = pairs("SELECT m.user_id, t.name AS v FROM team_members m JOIN teams t ON t.id = m.team_id").await?;
         let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: String = r.try_get(0)?;
+        for (r, id) in rows.iter().zip(ids) {
             let pick = |rows: &[(String, String)]| rows.iter().filter(|(u, _)| *u == id).map(|(_, v)| v.clone()).collect();
             out.push(UserInfo {
                 roles: pick(&roles),
@@ -356,7 +406,49 @@ impl Gate {
     /// Every user with their roles and teams.
     pub async fn users(&self, p: &Principal) -> Result<Vec<UserInfo>> {
         self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
-        self.user_infos(None).await
+        self.user_infos(UserSelect::All).await
+    }
+
+    /// One page of users in username order, optionally those whose name contains a term.
+    pub async fn users_page(&self, p: &Principal, q: &UserQuery) -> Result<UserPage> {
+        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        if !(1..=MAX_USER_PAGE).contains(&q.limit) {
+            return Err(AccessError::BadRequest(format!("`limit` must be 1 to {MAX_USER_PAGE}")));
+        }
+        if q.search.as_ref().is_some_and(|t| t.len() > 200) {
+            return Err(AccessError::BadRequest("a search is at most 200 bytes".into()));
+        }
+        let mut users = self.user_infos(UserSelect::Page(q)).await?;
+        let next = if users.len() > q.limit {
+            users.truncate(q.limit);
+            users.last().map(|u| u.username.clone())
+        } else {
+            None
+        };
+        Ok(UserPage { users, next })
+    }
+
+    /// How many users hold each role (a role nobody holds is absent).
+    pub async fn role_holders(&self, p: &Principal) -> Result<std::collections::BTreeMap<String, usize>> {
+        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        let rows = sqlx::query("SELECT role, COUNT(*) FROM user_roles GROUP BY role").fetch_all(self.inner.db.reader()).await?;
+        rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as usize))).collect()
+    }
+
+    /// One user with their roles and teams.
+    pub async fn user(&self, p: &Principal, id: &str) -> Result<UserInfo> {
+        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        self.user_info(id).await
+    }
+
+    /// The user of a name, if there is one.
+    pub async fn user_named(&self, p: &Principal, username: &str) -> Result<Option<UserInfo>> {
+        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        let row = sqlx::query("SELECT id FROM users WHERE username = $1").bind(username.to_string()).fetch_optional(self.inner.db.reader()).await?;
+        match row {
+            Some(r) => Ok(Some(self.user_info(&r.try_get::<String, _>(0)?).await?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn teams(&self, p: &Principal) -> Result<Vec<TeamInfo>> {
@@ -441,7 +533,7 @@ impl Gate {
             return Err(AccessError::BadRequest("days must be 1 to 3650".into()));
         }
         let cutoff = now_micros() - days * 86_400 * 1_000_000;
-        let all = self.user_infos(None).await?;
+        let all = self.user_infos(UserSelect::All).await?;
         let rows = sqlx::query("SELECT id FROM users WHERE disabled = 0 AND COALESCE(last_login_at, created_at) < $1")
             .bind(cutoff)
             .fetch_all(self.inner.db.reader())
@@ -458,7 +550,7 @@ impl Gate {
     /// can see it, masked or in clear, within which record scope.
     pub async fn field_exposure(&self, p: &Principal, personal: bool) -> Result<Vec<FieldExposure>> {
         self.require(p, SystemPermission::Users, "report.exposure", "managing users and roles").await?;
-        let users = self.user_infos(None).await?;
+        let users = self.user_infos(UserSelect::All).await?;
         let mut perms = Vec::new();
         for u in users.iter().filter(|u| !u.disabled) {
             perms.push((u.username.clone(), self.permissions_of(&u.id).await?));

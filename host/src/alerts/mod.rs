@@ -149,10 +149,14 @@ pub struct Alert {
     pub delivery: String,
 }
 
-pub async fn list(db: &Db, status: Option<&str>) -> Result<Vec<Alert>> {
+/// The most alerts one listing returns.
+pub const MAX_LISTED: usize = 500;
+
+pub async fn list(db: &Db, status: Option<&str>, limit: usize) -> Result<Vec<Alert>> {
     let sql = format!(
-        "SELECT id, rule, actor, summary, audit_seqs, status, created_at, acknowledged_by, delivery_state FROM alerts{} ORDER BY created_at DESC LIMIT 500",
-        if status.is_some() { " WHERE status = $1" } else { "" }
+        "SELECT id, rule, actor, summary, audit_seqs, status, created_at, acknowledged_by, delivery_state FROM alerts{} ORDER BY created_at DESC LIMIT {}",
+        if status.is_some() { " WHERE status = $1" } else { "" },
+        limit.clamp(1, MAX_LISTED)
     );
     let mut q = sqlx::query(&sql);
     if let Some(s) = status {

@@ -42,7 +42,7 @@ pub struct AppState {
         records::create, records::get, records::update, records::delete, records::list,
         schema::list, schema::get, schema::add_object, schema::add_field,
         audit::query, audit::mine, audit::verify,
-        people::roles, people::put_role, people::delete_role, people::users, people::create_user, people::update_user, people::teams, people::create_team, people::me, people::inactive_users, people::field_access,
+        people::roles, people::put_role, people::delete_role, people::users, people::user, people::create_user, people::update_user, people::teams, people::create_team, people::me, people::inactive_users, people::field_access,
         records::reveal, records::history, records::import,
         alerts::list, alerts::acknowledge, alerts::rules, alerts::set_rules,
         exports::request, exports::list, exports::approve, exports::reject, exports::download,
@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/roles", get(people::roles))
         .route("/roles/{name}", axum::routing::put(people::put_role).delete(people::delete_role))
         .route("/users", get(people::users).post(people::create_user))
-        .route("/users/{id}", axum::routing::patch(people::update_user))
+        .route("/users/{id}", get(people::user).patch(people::update_user))
         .route("/teams", get(people::teams).post(people::create_team))
         .route("/me", get(people::me))
         .route("/me/activity", get(audit::mine))

@@ -4,8 +4,8 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiJson, AppError};
 use crate::access::RoleDef;
-use crate::access::people::{NewUser, TeamInfo, UserChange, UserInfo};
-use axum::extract::{Path, State};
+use crate::access::people::{NewUser, TeamInfo, UserChange, UserInfo, UserPage, UserQuery};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +31,17 @@ pub async fn delete_role(State(s): State<AppState>, Caller(p): Caller, Path(name
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Every user, with roles and teams.
-#[utoipa::path(get, path = "/api/v1/users", responses((status = 200, body = Vec<UserInfo>)), tag = "people")]
-pub async fn users(State(s): State<AppState>, Caller(p): Caller) -> Result<ApiJson<Vec<UserInfo>>, AppError> {
-    Ok(ApiJson(s.gate.users(&p).await?))
+/// A page of users in username order, with roles and teams (`after` the previous page's `next`;
+/// `q` keeps users whose name contains it; `limit` 1 to 500, default 100).
+#[utoipa::path(get, path = "/api/v1/users", params(UserQuery), responses((status = 200, body = UserPage)), tag = "people")]
+pub async fn users(State(s): State<AppState>, Caller(p): Caller, Query(q): Query<UserQuery>) -> Result<ApiJson<UserPage>, AppError> {
+    Ok(ApiJson(s.gate.users_page(&p, &q).await?))
+}
+
+/// One user, with roles and teams.
+#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = String, Path)), responses((status = 200, body = UserInfo)), tag = "people")]
+pub async fn user(State(s): State<AppState>, Caller(p): Caller, Path(id): Path<String>) -> Result<ApiJson<UserInfo>, AppError> {
+    Ok(ApiJson(s.gate.user(&p, &id).await?))
 }
 
 /// Create a user with roles and teams.

@@ -74,14 +74,9 @@ const ALERTS_SHOWN: usize = 100;
 
 async fn alerts_page(state: &AppState, u: &WebUser, error: Option<String>, done: Option<&str>) -> Result<Response, WebError> {
     let perms = Effective::of(&u.principal);
-    if !perms.has(SystemPermission::Audit) {
-        return Err(forbidden("alerts are for people who read the audit trail"));
-    }
+    let open = state.gate.alerts(&u.principal, Some("open"), ALERTS_SHOWN).await?;
+    let acknowledged = state.gate.alerts(&u.principal, Some("acknowledged"), ALERTS_SHOWN).await?;
     let db = state.gate.db();
-    let mut open = crate::alerts::list(db, Some("open")).await.map_err(alert_error)?;
-    open.truncate(ALERTS_SHOWN);
-    let mut acknowledged = crate::alerts::list(db, Some("acknowledged")).await.map_err(alert_error)?;
-    acknowledged.truncate(ALERTS_SHOWN);
     let rules = if perms.has(SystemPermission::Users) { Some(crate::alerts::rules(db).await.map_err(alert_error)?) } else { None };
     let mut c = Chrome::signed_in(u, u.lang.t("adm_alerts"), Section::Admin);
     if done == Some("acknowledged") {
@@ -98,10 +93,7 @@ pub async fn alerts(State(state): State<AppState>, u: WebUser, Query(q): Query<D
 
 /// Acknowledges an open alert (as `POST /api/v1/alerts/{id}/acknowledge`).
 pub async fn acknowledge(State(state): State<AppState>, Path(id): Path<String>, SignedForm(u, _): SignedForm) -> Result<Response, WebError> {
-    if !Effective::of(&u.principal).has(SystemPermission::Audit) {
-        return Err(forbidden("alerts are for people who read the audit trail"));
-    }
-    if crate::alerts::acknowledge(state.gate.db(), state.gate.audit(), &u.principal.actor, &id).await.map_err(alert_error)? {
+    if state.gate.acknowledge_alert(&u.principal, &id).await? {
         Ok(Redirect::to("/admin/alerts?done=acknowledged").into_response())
     } else {
         alerts_page(&state, &u, Some("no open alert with that id".into()), None).await

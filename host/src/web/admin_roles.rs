@@ -411,19 +411,8 @@ impl RolesPage {
     }
 }
 
-/// How many users hold each role.
-async fn holders(state: &AppState, u: &WebUser) -> Result<BTreeMap<String, usize>, WebError> {
-    let mut n = BTreeMap::new();
-    for x in state.gate.users(&u.principal).await? {
-        for r in x.roles {
-            *n.entry(r).or_insert(0) += 1;
-        }
-    }
-    Ok(n)
-}
-
 async fn roles_page(state: &AppState, u: &WebUser, roles: Vec<RoleDef>, form: (String, String, String), errors: Errors, done: Option<&str>) -> Result<Response, WebError> {
-    let held = holders(state, u).await?;
+    let held = state.gate.role_holders(&u.principal).await?;
     let roles = roles.into_iter().map(|r| RoleRow { holders: held.get(&r.name).copied().unwrap_or(0), name: r.name, description: r.description, builtin: r.builtin }).collect();
     let (name, description, from) = form;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -524,7 +513,7 @@ async fn role_page(state: &AppState, u: &WebUser, stored: &RoleDef, shown: &Role
             o.limit_text = form.get(&format!("limit.{}", o.key)).unwrap_or("").to_string();
         }
     }
-    let held = holders(state, u).await?.get(&stored.name).copied().unwrap_or(0);
+    let held = state.gate.role_holders(&u.principal).await?.get(&stored.name).copied().unwrap_or(0);
     let page = RolePage {
         c: Chrome::signed_in(u, stored.name.clone(), Section::Admin).with_notice(done),
         editable: !stored.builtin,

@@ -3,7 +3,7 @@
 //! enabling, resetting the second factor; the teams and a new team.
 
 use crate::access::AccessError;
-use crate::access::people::{NewUser, TeamInfo, UserChange, UserInfo};
+use crate::access::people::{NewUser, TeamInfo, UserChange, UserInfo, UserQuery};
 use crate::api::AppState;
 use crate::web::page::{Chrome, Section, WebError, render};
 use crate::web::session::{SignedForm, WebUser};
@@ -39,13 +39,34 @@ async fn team_choices(state: &AppState, u: &WebUser, chosen: &[String]) -> Resul
 struct UsersPage {
     c: Chrome,
     users: Vec<UserInfo>,
+    q: String,
+    next: Option<String>,
 }
 
-/// Every user with roles, teams, state, second factor and last sign-in.
-pub async fn list(State(state): State<AppState>, u: WebUser, Query(q): Query<DoneQuery>) -> Result<Response, WebError> {
-    let users = state.gate.users(&u.principal).await?;
-    Ok(render(&UsersPage { c: Chrome::signed_in(&u, u.lang.t("adm_users"), Section::Admin).with_notice(q.done.as_deref()), users }))
+#[derive(Deserialize, Default)]
+pub struct UsersQuery {
+    done: Option<String>,
+    q: Option<String>,
+    after: Option<String>,
 }
+
+/// A page of users (by name, optionally those whose name contains a term) with roles, teams,
+/// state, second factor and last sign-in.
+pub async fn list(State(state): State<AppState>, u: WebUser, Query(q): Query<UsersQuery>) -> Result<Response, WebError> {
+    let term = q.q.unwrap_or_default();
+    let page = state.gate.users_page(&u.principal, &UserQuery { after: q.after, search: Some(term.clone()), limit: USERS_PER_PAGE }).await?;
+    let next = page.next.map(|after| {
+        let mut pairs = vec![("after", after.as_str())];
+        if !term.trim().is_empty() {
+            pairs.push(("q", term.as_str()));
+        }
+        format!("/admin/users?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+    });
+    let c = Chrome::signed_in(&u, u.lang.t("adm_users"), Section::Admin).with_notice(q.done.as_deref());
+    Ok(render(&UsersPage { c, users: page.users, q: term, next }))
+}
+
+const USERS_PER_PAGE: usize = 100;
 
 #[derive(Template)]
 #[template(path = "admin_user_new.html")]
@@ -139,8 +160,6 @@ struct UserPage {
     roles: Vec<RoleChoice>,
     teams: Vec<(String, bool)>,
     ip_allow: String,
-    /// Active users who could take over this user's records.
-    others: Vec<(String, String)>,
     is_me: bool,
     errors: BTreeMap<&'static str, String>,
 }
@@ -159,9 +178,7 @@ struct Sent {
 }
 
 async fn user_page(state: &AppState, u: &WebUser, id: &str, sent: Option<Sent>, errors: BTreeMap<&'static str, String>, done: Option<&str>) -> Result<Response, WebError> {
-    let all = state.gate.users(&u.principal).await?;
-    let user = all.iter().find(|x| x.id == id).cloned().ok_or_else(WebError::not_found)?;
-    let others = all.iter().filter(|x| x.id != id && !x.disabled).map(|x| (x.id.clone(), x.username.clone())).collect();
+    let user = state.gate.user(&u.principal, id).await?;
     let sent = sent.unwrap_or_else(|| Sent { roles: user.roles.clone(), teams: user.teams.clone(), ip_allow: user.ip_allow.join(", ") });
     let mut c = Chrome::signed_in(u, user.username.clone(), Section::Admin).with_notice(done);
     if done == Some("mfa_reset") {
@@ -172,7 +189,6 @@ async fn user_page(state: &AppState, u: &WebUser, id: &str, sent: Option<Sent>, 
         roles: role_choices(state, u, &sent.roles).await?,
         teams: team_choices(state, u, &sent.teams).await?,
         ip_allow: sent.ip_allow,
-        others,
         is_me: u.user.id == user.id,
         user,
         errors,
@@ -201,7 +217,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<String>, Signe
         return user_page(&state, &u, &id, Some(sent), [("roles", u.lang.t("adm_err_no_role").to_string())].into(), None).await;
     }
     // The address ranges go along only when they changed, so the audit entry says what did.
-    let current = state.gate.users(&u.principal).await?.into_iter().find(|x| x.id == id).ok_or_else(WebError::not_found)?;
+    let current = state.gate.user(&u.principal, &id).await?;
     let ip_allow = Some(ranges(&ip_text)).filter(|r| *r != current.ip_allow);
     let change = UserChange { roles: Some(roles), teams: Some(teams), ip_allow, ..Default::default() };
     match state.gate.update_user(&u.principal, &state.auth, &id, change).await {
@@ -216,7 +232,17 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<String>, Signe
 /// Disable (optionally handing the records to another user), enable, or reset the second factor.
 pub async fn act(State(state): State<AppState>, Path((id, action)): Path<(String, String)>, SignedForm(u, form): SignedForm) -> Result<Response, WebError> {
     let (change, done) = match action.as_str() {
-        "disable" => (UserChange { disabled: Some(true), reassign_to: form.text("reassign_to"), ..Default::default() }, "saved"),
+        "disable" => {
+            // The heir is named as people know them; the access layer checks they are active.
+            let reassign_to = match form.text("reassign_to") {
+                None => None,
+                Some(name) => match state.gate.user_named(&u.principal, name.trim()).await? {
+                    Some(heir) => Some(heir.id),
+                    None => return user_page(&state, &u, &id, None, [("disable", u.lang.t("adm_err_no_such_user").to_string())].into(), None).await,
+                },
+            };
+            (UserChange { disabled: Some(true), reassign_to, ..Default::default() }, "saved")
+        }
         "enable" => (UserChange { disabled: Some(false), ..Default::default() }, "saved"),
         "reset-mfa" => (UserChange { reset_mfa: Some(true), ..Default::default() }, "mfa_reset"),
         _ => return Err(WebError::not_found()),

@@ -2,7 +2,7 @@
 //! schema's). Custom objects and fields keep the label their administrator gave them.
 
 use super::i18n::Lang;
-use crate::model::{FieldDef, ObjectDef};
+use crate::model::{FieldDef, FieldType, ObjectDef};
 
 /// Object name, Chinese label.
 const OBJECTS: &[(&str, &str)] = &[("contact", "联系人"), ("account", "客户"), ("lead", "线索"), ("deal", "商机"), ("activity", "活动"), ("consent", "同意记录")];
@@ -88,6 +88,33 @@ pub fn field_label(lang: Lang, obj: &ObjectDef, def: &FieldDef) -> String {
     def.label.clone()
 }
 
+/// What a field expects, for the message at a field whose value was refused: the validator's
+/// English words, or in Chinese the whole rule of the field's type (the validator names one broken
+/// part of it).
+pub fn expected_value(lang: Lang, def: &FieldDef, english: &str) -> String {
+    if lang == Lang::En {
+        return english.to_string();
+    }
+    match &def.field_type {
+        FieldType::Text { max_len: Some(max) } => format!("不含控制字符、最多 {max} 个字符的文本"),
+        FieldType::Text { max_len: None } => "不含控制字符的文本".to_string(),
+        FieldType::Email => "电子邮箱地址，如 name@example.com".to_string(),
+        FieldType::Phone => "5 到 17 位数字的电话号码（可含空格、+、-、括号）".to_string(),
+        FieldType::Url => "http(s) 网址".to_string(),
+        FieldType::Number => "数字".to_string(),
+        FieldType::Integer => "整数".to_string(),
+        FieldType::Date => "日期，格式 YYYY-MM-DD".to_string(),
+        FieldType::Datetime => "RFC 3339 日期时间，如 2026-01-31T09:00:00Z".to_string(),
+        FieldType::Bool => "是或否".to_string(),
+        FieldType::Enum { options } => format!("以下之一：{}", options.join("、")),
+        FieldType::Reference { object } => {
+            let label = OBJECTS.iter().find(|(n, _)| n == object).map(|(_, zh)| zh.to_string()).unwrap_or_else(|| object.clone());
+            format!("一条{label}记录的编号")
+        }
+        FieldType::Tags => "最多 50 个标签，每个为不超过 64 个字符的非空文本".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +131,21 @@ mod tests {
             }
         }
         assert_eq!(field_label(Lang::ZhCn, schema.object("account").unwrap(), schema.object("account").unwrap().field("phone").unwrap()), "总机");
+    }
+
+    #[test]
+    fn a_refused_value_is_explained_in_the_page_language() {
+        let schema = crate::model::Schema::builtin();
+        for obj in schema.objects() {
+            for f in &obj.fields {
+                let english = match crate::model::validate::validate_value(f, &serde_json::json!({"not": "a value"})) {
+                    Err(crate::model::validate::ValidationError::WrongType { expected, .. }) => expected,
+                    other => panic!("{}.{} took an object: {other:?}", obj.name, f.name),
+                };
+                assert_eq!(expected_value(Lang::En, f, &english), english);
+                let zh = expected_value(Lang::ZhCn, f, &english);
+                assert!(zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{}.{}: {zh}", obj.name, f.name);
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! fields appear, masked or in clear, and which may be written. The pages only lay out the answer.
 
 use super::i18n::Lang;
-use super::labels::{field_label, object_label};
+use super::labels::{expected_value, field_label, object_label};
 use super::page::{Chrome, Section, WebError, render};
 use super::session::{Form, SignedForm, WebUser};
 use crate::access::{Action, Change, Effective, FieldAccess, Filter, FilterOp, FilterValue, ListQuery, RecordView, Sort, WriteOptions};
@@ -442,7 +442,7 @@ fn read_fields(obj: &ObjectDef, writable: &[&FieldDef], form: &Form, creating: b
                 }
             }
             Err(expected) => {
-                errors.insert(def.name.clone(), format!("{} {expected}", lang.t("err_expected")));
+                errors.insert(def.name.clone(), format!("{} {}", lang.t("err_expected"), expected_value(lang, def, &expected)));
             }
         }
     }
@@ -479,17 +479,23 @@ pub async fn create(State(state): State<AppState>, Path(object): Path<String>, S
     if errors.is_empty() {
         match state.gate.records(&u.principal).create(&object, &values, WriteOptions::default()).await {
             Ok(r) => return Ok(Redirect::to(&format!("/records/{object}/{}?done=saved", r.id)).into_response()),
-            Err(crate::access::AccessError::Invalid(e)) => return refill(&u, &obj, None, 0, &w, &form, validation_errors(e, u.lang), None, None),
+            Err(crate::access::AccessError::Invalid(e)) => return refill(&u, &obj, None, 0, &w, &form, validation_errors(&obj, e, u.lang), None, None),
             Err(e) => return Err(e.into()),
         }
     }
     refill(&u, &obj, None, 0, &w, &form, errors, None, None)
 }
 
-fn validation_errors(e: ValidationError, lang: super::i18n::Lang) -> BTreeMap<String, String> {
+fn validation_errors(obj: &ObjectDef, e: ValidationError, lang: super::i18n::Lang) -> BTreeMap<String, String> {
     match e {
         ValidationError::Required { field } => [(field, lang.t("err_required").to_string())].into(),
-        ValidationError::WrongType { field, expected } => [(field, format!("{} {expected}", lang.t("err_expected")))].into(),
+        ValidationError::WrongType { field, expected } => {
+            let expected = match obj.field(&field) {
+                Some(def) => expected_value(lang, def, &expected),
+                None => expected,
+            };
+            [(field, format!("{} {expected}", lang.t("err_expected")))].into()
+        }
         ValidationError::UnknownField { field, .. } => [(field, lang.t("err_bad_request").to_string())].into(),
     }
 }
@@ -541,7 +547,7 @@ pub async fn update(State(state): State<AppState>, Path((object, id)): Path<(Str
         Ok(_) => Ok(Redirect::to(&format!("/records/{object}/{id}?done=saved")).into_response()),
         Err(crate::access::AccessError::Invalid(e)) => {
             let r = records.get(&object, &id).await?;
-            refill(&u, &obj, Some(id), version, &w, &form, validation_errors(e, u.lang), Some(&r), None)
+            refill(&u, &obj, Some(id), version, &w, &form, validation_errors(&obj, e, u.lang), Some(&r), None)
         }
         Err(crate::access::AccessError::Conflict(_)) => {
             let r = records.get(&object, &id).await?;

@@ -188,10 +188,19 @@ impl Browser {
 
     /// Waits until the text of `css` is `expected` (after a form that comes back to the same page).
     pub fn wait_text(&self, css: &str, expected: &str) {
+        self.wait_text_where(css, expected, |now| now == expected)
+    }
+
+    /// Waits until the text of `css` contains `part`.
+    pub fn wait_text_containing(&self, css: &str, part: &str) {
+        self.wait_text_where(css, part, |now| now.contains(part))
+    }
+
+    fn wait_text_where(&self, css: &str, expected: &str, done: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let now = self.text_of(css);
-            if now == expected {
+            if done(&now) {
                 return;
             }
             if Instant::now() > deadline {

@@ -94,7 +94,19 @@ pub struct UserPage {
 enum UserSelect<'a> {
     All,
     One(&'a str),
+    Named(&'a str),
     Page(&'a UserQuery),
+}
+
+/// (user id, value) pairs of `sql` (which names the value `v`) in value order, of the users `only`
+/// names or of everyone.
+async fn memberships(db: &sqlx::AnyPool, sql: &str, only: Option<&[String]>) -> Result<Vec<(String, String)>> {
+    let mut c = crate::store::Conditions::default();
+    if let Some(ids) = only {
+        c.push_in("user_id", ids.to_vec());
+    }
+    let sql = format!("SELECT * FROM ({sql}) x{} ORDER BY x.v", c.where_sql());
+    c.bind(sqlx::query(&sql)).fetch_all(db).await?.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?))).collect()
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -106,11 +118,12 @@ pub struct TeamInfo {
 }
 
 impl Gate {
-    async fn require(&self, p: &Principal, perm: SystemPermission, action: &str, what: &str) -> Result<()> {
-        if Effective::of(p).has(perm) {
+    /// The one check of this module: people, roles and teams are for those with `users`.
+    async fn require_users(&self, p: &Principal, action: &str) -> Result<()> {
+        if Effective::of(p).has(SystemPermission::Users) {
             return Ok(());
         }
-        self.inner.deny(p, action, None, what).await
+        self.inner.deny(p, action, None, "managing users and roles").await
     }
 
     async fn audit_in(&self, tx: &mut Tx, p: &Principal, action: &str, detail: String) -> Result<()> {
@@ -160,7 +173,7 @@ impl Gate {
 
     /// Every role: the built-in ones, then those administrators added.
     pub async fn roles(&self, p: &Principal) -> Result<Vec<RoleDef>> {
-        self.require(p, SystemPermission::Users, "role.list", "managing users and roles").await?;
+        self.require_users(p, "role.list").await?;
         let mut out: Vec<RoleDef> = builtin_roles().iter().map(|r| (**r).clone()).collect();
         let rows = sqlx::query("SELECT definition FROM roles ORDER BY name").fetch_all(self.inner.db.reader()).await?;
         for r in rows {
@@ -173,7 +186,7 @@ impl Gate {
     /// Adds a role or replaces one administrators added; built-in roles cannot be changed.
     pub async fn put_role(&self, p: &Principal, mut def: RoleDef) -> Result<RoleDef> {
         def.builtin = false;
-        self.require(p, SystemPermission::Users, "role.put", "managing users and roles").await?;
+        self.require_users(p, "role.put").await?;
         if builtin_role(&def.name).is_some() {
             return Err(AccessError::Conflict(format!("`{}` is a built-in role; add a role of your own instead", def.name)));
         }
@@ -196,7 +209,7 @@ impl Gate {
 
     /// Removes a role administrators added; refused while a user holds it.
     pub async fn delete_role(&self, p: &Principal, name: &str) -> Result<()> {
-        self.require(p, SystemPermission::Users, "role.delete", "managing users and roles").await?;
+        self.require_users(p, "role.delete").await?;
         if builtin_role(name).is_some() {
             return Err(AccessError::Conflict(format!("`{name}` is a built-in role")));
         }
@@ -262,7 +275,7 @@ impl Gate {
 
     /// Creates a user with roles and teams, in one transaction with its audit entry.
     pub async fn create_user(&self, p: &Principal, auth: &crate::auth::Auth, u: NewUser) -> Result<UserInfo> {
-        self.require(p, SystemPermission::Users, "user.create", "managing users and roles").await?;
+        self.require_users(p, "user.create").await?;
         if u.roles.is_empty() {
             return Err(AccessError::BadRequest("a user needs at least one role".into()));
         }
@@ -284,7 +297,7 @@ impl Gate {
     /// Changes a user's roles, teams or state. Disabling revokes every token at once (the next
     /// request of that user fails, whatever they hold) and can hand their records to another user.
     pub async fn update_user(&self, p: &Principal, auth: &crate::auth::Auth, id: &str, c: UserChange) -> Result<UserInfo> {
-        self.require(p, SystemPermission::Users, "user.update", "managing users and roles").await?;
+        self.require_users(p, "user.update").await?;
         let mut tx = self.inner.db.begin_write().await?;
         let exists: Option<String> = sqlx::query_scalar("SELECT username FROM users WHERE id = $1").bind(id.to_string()).fetch_optional(&mut *tx).await?;
         let username = exists.ok_or_else(|| AccessError::NotFound { object: "user".into(), id: id.chars().take(64).collect() })?;
@@ -353,6 +366,7 @@ impl Gate {
         match &select {
             UserSelect::All => {}
             UserSelect::One(id) => c.push("u.id", "=", crate::store::Arg::Text(id.to_string())),
+            UserSelect::Named(name) => c.push("u.username", "=", crate::store::Arg::Text(name.to_string())),
             UserSelect::Page(q) => {
                 if let Some(after) = &q.after {
                     c.push("u.username", ">", crate::store::Arg::Text(after.clone()));
@@ -371,20 +385,9 @@ impl Gate {
         let rows = c.bind(sqlx::query(&sql)).fetch_all(db).await?;
         // Memberships of the users read only, unless every user is.
         let ids: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<std::result::Result<_, _>>()?;
-        let pairs = |sql: &'static str| {
-            let ids = &ids;
-            let all = matches!(select, UserSelect::All);
-            async move {
-                let mut c = crate::store::Conditions::default();
-                if !all {
-                    c.push_in("user_id", ids.clone());
-                }
-                let sql = format!("SELECT * FROM ({sql}) x{} ORDER BY x.v", c.where_sql());
-                c.bind(sqlx::query(&sql)).fetch_all(db).await?.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?))).collect::<Result<Vec<_>>>()
-            }
-        };
-        let roles = pairs("SELECT user_id, role AS v FROM user_roles").await?;
-        let teams = pairs("SELECT m.user_id, t.name AS v FROM team_members m JOIN teams t ON t.id = m.team_id").await?;
+        let only = (!matches!(select, UserSelect::All)).then_some(ids.as_slice());
+        let roles = memberships(db, "SELECT user_id, role AS v FROM user_roles", only).await?;
+        let teams = memberships(db, "SELECT m.user_id, t.name AS v FROM team_members m JOIN teams t ON t.id = m.team_id", only).await?;
         let mut out = Vec::with_capacity(rows.len());
         for (r, id) in rows.iter().zip(ids) {
             let pick = |rows: &[(String, String)]| rows.iter().filter(|(u, _)| *u == id).map(|(_, v)| v.clone()).collect();
@@ -405,13 +408,13 @@ impl Gate {
 
     /// Every user with their roles and teams.
     pub async fn users(&self, p: &Principal) -> Result<Vec<UserInfo>> {
-        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        self.require_users(p, "user.list").await?;
         self.user_infos(UserSelect::All).await
     }
 
     /// One page of users in username order, optionally those whose name contains a term.
     pub async fn users_page(&self, p: &Principal, q: &UserQuery) -> Result<UserPage> {
-        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        self.require_users(p, "user.list").await?;
         if !(1..=MAX_USER_PAGE).contains(&q.limit) {
             return Err(AccessError::BadRequest(format!("`limit` must be 1 to {MAX_USER_PAGE}")));
         }
@@ -430,29 +433,25 @@ impl Gate {
 
     /// How many users hold each role (a role nobody holds is absent).
     pub async fn role_holders(&self, p: &Principal) -> Result<std::collections::BTreeMap<String, usize>> {
-        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        self.require_users(p, "user.list").await?;
         let rows = sqlx::query("SELECT role, COUNT(*) FROM user_roles GROUP BY role").fetch_all(self.inner.db.reader()).await?;
         rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as usize))).collect()
     }
 
     /// One user with their roles and teams.
     pub async fn user(&self, p: &Principal, id: &str) -> Result<UserInfo> {
-        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
+        self.require_users(p, "user.list").await?;
         self.user_info(id).await
     }
 
     /// The user of a name, if there is one.
     pub async fn user_named(&self, p: &Principal, username: &str) -> Result<Option<UserInfo>> {
-        self.require(p, SystemPermission::Users, "user.list", "managing users and roles").await?;
-        let row = sqlx::query("SELECT id FROM users WHERE username = $1").bind(username.to_string()).fetch_optional(self.inner.db.reader()).await?;
-        match row {
-            Some(r) => Ok(Some(self.user_info(&r.try_get::<String, _>(0)?).await?)),
-            None => Ok(None),
-        }
+        self.require_users(p, "user.list").await?;
+        Ok(self.user_infos(UserSelect::Named(username)).await?.pop())
     }
 
     pub async fn teams(&self, p: &Principal) -> Result<Vec<TeamInfo>> {
-        self.require(p, SystemPermission::Users, "team.list", "managing users and roles").await?;
+        self.require_users(p, "team.list").await?;
         let db = self.inner.db.reader();
         let rows = sqlx::query("SELECT id, name FROM teams ORDER BY name").fetch_all(db).await?;
         let members = sqlx::query("SELECT m.team_id, u.username FROM team_members m JOIN users u ON u.id = m.user_id ORDER BY u.username").fetch_all(db).await?;
@@ -471,7 +470,7 @@ impl Gate {
     }
 
     pub async fn create_team(&self, p: &Principal, name: &str) -> Result<TeamInfo> {
-        self.require(p, SystemPermission::Users, "team.create", "managing users and roles").await?;
+        self.require_users(p, "team.create").await?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(AccessError::BadRequest("a team name is 1 to 100 characters".into()));
@@ -528,7 +527,7 @@ pub struct FieldViewer {
 impl Gate {
     /// Enabled accounts not signed into for `days` days (or never, and older than that).
     pub async fn inactive_users(&self, p: &Principal, days: i64) -> Result<Vec<InactiveUser>> {
-        self.require(p, SystemPermission::Users, "report.inactive", "managing users and roles").await?;
+        self.require_users(p, "report.inactive").await?;
         if !(1..=3650).contains(&days) {
             return Err(AccessError::BadRequest("days must be 1 to 3650".into()));
         }
@@ -549,7 +548,7 @@ impl Gate {
     /// For every sensitive field (and, with `personal`, every personal one), which enabled users
     /// can see it, masked or in clear, within which record scope.
     pub async fn field_exposure(&self, p: &Principal, personal: bool) -> Result<Vec<FieldExposure>> {
-        self.require(p, SystemPermission::Users, "report.exposure", "managing users and roles").await?;
+        self.require_users(p, "report.exposure").await?;
         let users = self.user_infos(UserSelect::All).await?;
         let mut perms = Vec::new();
         for u in users.iter().filter(|u| !u.disabled) {

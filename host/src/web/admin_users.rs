@@ -50,6 +50,8 @@ pub struct UsersQuery {
     after: Option<String>,
 }
 
+const USERS_PER_PAGE: usize = 100;
+
 /// A page of users (by name, optionally those whose name contains a term) with roles, teams,
 /// state, second factor and last sign-in.
 pub async fn list(State(state): State<AppState>, u: WebUser, Query(q): Query<UsersQuery>) -> Result<Response, WebError> {
@@ -65,8 +67,6 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Query(q): Query<Use
     let c = Chrome::signed_in(&u, u.lang.t("adm_users"), Section::Admin).with_notice(q.done.as_deref());
     Ok(render(&UsersPage { c, users: page.users, q: term, next }))
 }
-
-const USERS_PER_PAGE: usize = 100;
 
 #[derive(Template)]
 #[template(path = "admin_user_new.html")]

@@ -138,6 +138,7 @@ fn main() {
     type Case<'a> = (&'a str, &'a Client, String, String);
     let cases: Vec<Case> = vec![
         ("home (sales: my leads, deals, tasks)", &sales, "/".into(), format!("/api/v1/records/lead?filter.owner_id={sales_id}&limit=10")),
+        ("lead board (sales: a column of 25 per stage)", &sales, "/leads".into(), "/api/v1/records/lead?filter.stage=new&sort=-score&limit=25".into()),
         ("contact list, first page", &admin, "/records/contact".into(), "/api/v1/records/contact?limit=50".into()),
         ("contact list, a page in the middle", &admin, format!("/records/contact?after={id}"), format!("/api/v1/records/contact?limit=50&after={id}")),
         ("search by email", &admin, format!("/records/contact?{q}"), format!("/api/v1/records/contact?{q}")),

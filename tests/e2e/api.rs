@@ -57,6 +57,17 @@ fn records_crud_filters_and_pagination() {
         assert_eq!(r.body["records"].as_array().unwrap().len(), 1, "{}", r.text);
         let r = api.get("/api/v1/records/account?filter.employees.lt=100");
         assert_eq!(r.body["records"].as_array().unwrap().len(), 0);
+        // "Is empty" on plain fields of any type: text, number, enum; and records nobody owns.
+        api.create("deal", json!({"name": "Deal without an amount", "account": acct_id}));
+        let r = api.get("/api/v1/records/deal?filter.amount.empty=");
+        let names: Vec<&str> = r.body["records"].as_array().unwrap().iter().map(|d| d["fields"]["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Deal without an amount"], "{}", r.text);
+        let r = api.get("/api/v1/records/deal?filter.stage.empty=&sort=-stage");
+        assert_eq!(r.body["records"].as_array().unwrap().len(), 1, "an empty filter on the sort field: {}", r.text);
+        let r = api.get("/api/v1/records/deal?filter.stage.empty=anything&filter.amount.gte=0");
+        assert_eq!(r.body["records"].as_array().unwrap().len(), 0, "the value of an empty filter is ignored: {}", r.text);
+        let r = api.get("/api/v1/records/account?filter.owner_id.empty=");
+        assert_eq!((r.status, r.body["records"].as_array().map(Vec::len)), (200, Some(0)), "its creator owns the account: {}", r.text);
 
         // Keyset pagination visits every record once.
         for i in 0..7 {
@@ -130,6 +141,14 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
         assert_eq!(r.status, 400, "an encrypted field without a blind index cannot be filtered: {}", r.text);
         let r = api.get("/api/v1/records/contact?filter.email.gt=a");
         assert_eq!(r.status, 400);
+        let r = api.get("/api/v1/records/contact?filter.email.empty=");
+        assert_eq!(r.status, 400, "whether an encrypted field has a value is not indexed: {}", r.text);
+        assert!(r.text.contains("not indexed"), "{}", r.text);
+        let r = api.get("/api/v1/records/contact?filter.created_at.empty=");
+        assert_eq!(r.status, 400, "{}", r.text);
+        let r = api.get("/api/v1/records/contact?filter.email.like=a");
+        assert_eq!(r.status, 400);
+        assert!(r.text.contains("eq, gt, gte, lt, lte, empty"), "the error names the operators: {}", r.text);
         let r = api.get("/api/v1/records/contact?colour=red");
         assert_eq!(r.status, 400);
         let r = api.get("/api/v1/records/contact?limit=100000");

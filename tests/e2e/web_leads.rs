@@ -209,6 +209,74 @@ fn the_board_shows_ones_own_leads_by_stage_and_moves_and_converts_them() {
 }
 
 #[test]
+fn leads_without_a_stage_have_a_column_of_their_own_and_are_worked_as_new() {
+    for backend in backends() {
+        let inst = Instance::new(backend);
+        install_first_party(&inst, "leads");
+        let srv = inst.start();
+        let admin = srv.client();
+        let max = add_user(&admin, "max.leads", PASSWORD, "manager", &[]);
+        let staged = lead(&admin, &max, json!({"last_name": "Staged", "stage": "new", "score": 50}));
+        let mut w = Web::new(&srv.base);
+        w.sign_in("max.leads", PASSWORD);
+        let p = w.get("/leads");
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(!p.body.contains("id=\"col-unset\""), "no such column while every lead has a stage");
+
+        // Leads made without a stage (an import, the API, the record form) are not lost to the board.
+        let bare: Vec<String> = (0..27).map(|i| lead(&admin, &max, json!({"last_name": format!("Bare{i:02}"), "score": i}))).collect();
+        let p = w.get("/leads");
+        let cols = columns(&p.body);
+        let unset = &cols[""];
+        assert!(p.body.find("id=\"col-unset\"").unwrap() < p.body.find("id=\"col-new\"").unwrap(), "first on the board");
+        assert!(unset.contains("No stage yet"), "{unset}");
+        assert_eq!(cards(unset), 25, "one page, as every column");
+        assert!(unset.contains("Bare26") && !unset.contains("Bare01") && !unset.contains("Staged"), "highest score first, only leads without a stage");
+        assert!(!cols["new"].contains("Bare"), "not counted twice");
+        // The plugin works them as new: the moves and the conversion a new lead has.
+        let first = &bare[26];
+        assert!(unset.contains(&format!("<select id=\"to-{first}\" name=\"to\"><option value=\"contacted\">")) && unset.contains(&format!("href=\"/leads/{first}/convert\"")), "{unset}");
+        let more = href_of(&p.body, "more-unset").expect("a link to the rest");
+        assert!(more.starts_with("/records/lead?field=stage&op=empty&value=&sort=-score&after="), "{more}");
+        let rest = w.get(&more);
+        assert_eq!(rest.status, 200, "{}", rest.body);
+        assert_eq!(rest.body.matches("<tr><th scope=\"row\">").count(), 2, "the list goes on where the column stopped");
+        assert!(rest.body.contains("Bare00") && rest.body.contains("Bare01") && !rest.body.contains("Bare02"));
+        let all = w.get("/records/lead?field=stage&op=empty");
+        assert!(all.body.contains("<option value=\"empty\" selected>is empty</option>"), "the list's filter says what it shows");
+        assert!(all.body.contains("Bare13") && !all.body.contains("Staged"));
+
+        // Moved from the board like a new lead; the column goes when it is empty.
+        let csrf = w.csrf();
+        let r = w.post(&format!("/leads/{first}/stage"), &[("_csrf", &csrf), ("to", "contacted")], None);
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(stage(&admin, first), "contacted");
+        assert!(columns(&w.get("/leads").body)["contacted"].contains(&format!("id=\"lead-{first}\"")));
+
+        // The export of the filtered list holds what the list holds.
+        let r = w.post("/records/lead/export", &[("_csrf", &csrf), ("field", "stage"), ("op", "empty"), ("value", "")], None);
+        assert_eq!((r.status, r.location.as_deref()), (303, Some("/exports?done=ready")), "{}", r.body);
+        let page = w.get("/exports?done=ready");
+        let at = page.body.find("/download\"").expect("a download link");
+        let start = page.body[..at].rfind("/exports/").unwrap();
+        let csv = w.get(&format!("{}/download", &page.body[start..at]));
+        assert_eq!(csv.status, 200);
+        assert_eq!(csv.body.matches("Bare").count(), 26, "{}", csv.body);
+        assert!(!csv.body.contains("Staged") && !csv.body.contains(first.as_str()), "{}", csv.body);
+        // Through the API, the filter needs no value.
+        let r = admin.post("/api/v1/exports", &json!({"object": "lead", "format": "json", "filters": [{"field": "stage", "op": "empty"}]}));
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert!(columns(&w.get("/leads").body)["new"].contains(&format!("id=\"lead-{staged}\"")));
+
+        // Both languages.
+        w.lang = "zh-CN,zh;q=0.9";
+        let p = w.get("/leads");
+        assert!(p.body.contains("未设阶段（按新线索处理）"), "{}", p.body);
+        assert!(w.get("/records/lead?field=stage&op=empty").body.contains("<option value=\"empty\" selected>为空</option>"));
+    }
+}
+
+#[test]
 fn the_public_lead_form_captures_a_lead_for_its_owner_in_both_languages() {
     for backend in backends() {
         let inst = Instance::new(backend);

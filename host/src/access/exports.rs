@@ -36,7 +36,7 @@ impl ExportFormat {
 pub struct ExportRequest {
     pub object: String,
     pub format: ExportFormat,
-    /// `{"field": "email", "op": "eq", "value": "a@b.example"}`; ops: eq, gt, gte, lt, lte.
+    /// `{"field": "email", "op": "eq", "value": "a@b.example"}`; ops: eq, gt, gte, lt, lte, empty (value ignored).
     #[serde(default)]
     pub filters: Vec<ExportFilter>,
     /// A search by identifier, as the list's `q`.
@@ -50,6 +50,8 @@ pub struct ExportFilter {
     pub field: String,
     #[serde(default = "eq")]
     pub op: String,
+    /// Needed by every op but `empty`.
+    #[serde(default)]
     pub value: String,
 }
 
@@ -64,7 +66,7 @@ impl ExportRequest {
         }
         let mut filters = Vec::new();
         for f in &self.filters {
-            let op = FilterOp::parse(&f.op).ok_or_else(|| AccessError::BadRequest(format!("filter op `{}` is not one of eq, gt, gte, lt, lte", f.op.chars().take(10).collect::<String>())))?;
+            let op = FilterOp::parse(&f.op).ok_or_else(|| AccessError::BadRequest(format!("filter op `{}` is not one of {}", f.op.chars().take(10).collect::<String>(), FilterOp::NAMES)))?;
             filters.push(Filter { field: f.field.clone(), op, value: FilterValue::Text(f.value.clone()) });
         }
         Ok(ListQuery { filters, search: self.search.clone(), sort: None, after: None, limit: 200 })

@@ -170,7 +170,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Parses `limit`, `after`, `filter.<field>=v` and `filter.<field>.<op>=v` (op: eq, gt, gte, lt, lte).
+/// Parses `limit`, `after`, `filter.<field>=v` and `filter.<field>.<op>=v` (op: eq, gt, gte, lt, lte, empty).
 pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
     let mut q = ListQuery { limit: 50, ..Default::default() };
     let pairs: Vec<(String, String)> = match raw {
@@ -196,7 +196,7 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
                     return Err(AppError::bad_request(format!("unknown query parameter `{}`; use limit, after, q, sort, filter.<field>[.<op>]", k.chars().take(60).collect::<String>())));
                 };
                 let (field, op) = match rest.split_once('.') {
-                    Some((f, op)) => (f, FilterOp::parse(op).ok_or_else(|| AppError::bad_request("filter operators are eq, gt, gte, lt, lte"))?),
+                    Some((f, op)) => (f, FilterOp::parse(op).ok_or_else(|| AppError::bad_request(format!("filter operators are {}", FilterOp::NAMES)))?),
                     None => (rest, FilterOp::Eq),
                 };
                 if !crate::model::is_valid_identifier(field) {
@@ -216,7 +216,7 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
 #[utoipa::path(get, path = "/api/v1/records/{object}",
     params(("object" = String, Path), ("limit" = Option<u32>, Query, description = "page size, 1 to 200 (default 50)"),
            ("after" = Option<String>, Query, description = "`next` of the previous page"),
-           ("filter.<field>[.<op>]" = Option<String>, Query, description = "equality (blind-indexed encrypted fields too) or range (gt, gte, lt, lte) on plain ordered fields")),
+           ("filter.<field>[.<op>]" = Option<String>, Query, description = "equality (blind-indexed encrypted fields too), range (gt, gte, lt, lte) on plain ordered fields, or `empty` (any value, ignored) for a plain field without a value")),
     responses((status = 200, body = RecordPage), (status = 400, body = super::error::ErrorBody)), tag = "records")]
 pub async fn list(
     State(state): State<AppState>,

@@ -287,6 +287,10 @@ impl Conditions {
         self.args.push(arg);
         self.clauses.push(format!("{sql_lhs} {op} ${}", self.args.len()));
     }
+    /// Adds a clause without arguments (`x IS NULL`). It must come from code, never from input.
+    pub fn push_clause(&mut self, sql: &str) {
+        self.clauses.push(sql.to_string());
+    }
     /// Adds a clause with one placeholder written as `{}` in `template`.
     pub fn push_template(&mut self, template: &str, arg: Arg) {
         self.args.push(arg);

@@ -136,6 +136,7 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("op_eq", "is", "等于"),
     ("op_gt", "greater than", "大于"),
     ("op_lt", "less than", "小于"),
+    ("op_empty", "is empty", "为空"),
     ("apply", "Apply", "应用"),
     ("clear", "Clear", "清除"),
     ("next_page", "Next page", "下一页"),

@@ -3,7 +3,8 @@
 //!
 //! The board lists leads through the gate as the signed-in person: one column per stage, each one
 //! keyset page of the person's leads (highest score first where they read scores), with a link to
-//! the rest. Moves and conversions are the `leads` plugin's (`POST /leads/stage`,
+//! the rest; leads without a stage, which the plugin works as new, get a column of their own
+//! while there are any. Moves and conversions are the `leads` plugin's (`POST /leads/stage`,
 //! `POST /leads/convert`), called as the person, so the plugin's rules decide and the plugin can
 //! do no more than the person could. Every move is a plain form post; `board.js` adds dragging
 //! and keyboard moves on top, submitting the same form.
@@ -115,7 +116,10 @@ struct Card {
 
 /// One stage of the board.
 struct Column {
+    /// The stage its cards are at; empty for leads without one.
     stage: String,
+    /// For the column's element ids.
+    key: String,
     label: String,
     cards: Vec<Card>,
     /// The rest of the column, on the records list, from where the board stopped.
@@ -167,10 +171,18 @@ async fn board_page(state: &AppState, u: &WebUser, c: Chrome, error: Option<Stri
     let may_convert = may_move && schema.object("deal").is_some_and(|d| perms.may(d, Action::Create));
     let records = state.gate.records(&u.principal);
     let mut columns = Vec::new();
-    for stage in column_stages(&options) {
+    // Leads created without a stage (by import, the API or a form) come first, in a column of
+    // their own shown only when there are some; the plugin works them as new.
+    let unset = std::iter::once((String::new(), Filter { field: "stage".into(), op: FilterOp::Empty, value: FilterValue::Text(String::new()) }));
+    for (stage, filter) in unset.chain(column_stages(&options).into_iter().map(|s| (s.clone(), eq("stage", &s)))) {
+        let worked_as = if stage.is_empty() { "new" } else { stage.as_str() };
         let sort = by_score.then(|| Sort { field: "score".into(), descending: true });
-        let page = records.list(LEAD, &ListQuery { filters: vec![eq("stage", &stage)], sort, limit: COLUMN_PAGE, ..Default::default() }).await?;
-        let next: Vec<(String, String)> = if may_move { next_stages(&stage).iter().filter(|s| options.iter().any(|o| o == *s)).map(|s| (s.to_string(), stage_label(u.lang, s))).collect() } else { Vec::new() };
+        let (op, value) = (if stage.is_empty() { "empty" } else { "eq" }, stage.clone());
+        let page = records.list(LEAD, &ListQuery { filters: vec![filter], sort, limit: COLUMN_PAGE, ..Default::default() }).await?;
+        if stage.is_empty() && page.records.is_empty() {
+            continue;
+        }
+        let next: Vec<(String, String)> = if may_move { next_stages(worked_as).iter().filter(|s| options.iter().any(|o| o == *s)).map(|s| (s.to_string(), stage_label(u.lang, s))).collect() } else { Vec::new() };
         let cards = page
             .records
             .iter()
@@ -181,18 +193,19 @@ async fn board_page(state: &AppState, u: &WebUser, c: Chrome, error: Option<Stri
                 score: r.fields.get("score").map(display).unwrap_or_default(),
                 next_list: next.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(" "),
                 next: next.clone(),
-                may_convert: may_convert && may_convert_from(&stage),
+                may_convert: may_convert && may_convert_from(worked_as),
             })
             .collect();
         let more = page.next.map(|after| {
-            let mut pairs = vec![("field", "stage".to_string()), ("op", "eq".into()), ("value", stage.clone())];
+            let mut pairs = vec![("field", "stage".to_string()), ("op", op.into()), ("value", value)];
             if by_score {
                 pairs.push(("sort", "-score".into()));
             }
             pairs.push(("after", after));
             format!("/records/lead?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
         });
-        columns.push(Column { label: stage_label(u.lang, &stage), stage, cards, more });
+        let (key, label) = if stage.is_empty() { ("unset".to_string(), u.lang.t("leads_stage_unset").to_string()) } else { (stage.clone(), stage_label(u.lang, &stage)) };
+        columns.push(Column { label, key, stage, cards, more });
     }
     let status = if error.is_some() { StatusCode::CONFLICT } else { StatusCode::OK };
     Ok((status, render(&BoardPage { c, columns, error, focus, may_move })).into_response())
@@ -516,6 +529,7 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("leads_stage_qualified", "Qualified", "已确认"),
     ("leads_stage_unqualified", "Unqualified", "不合格"),
     ("leads_stage_converted", "Converted", "已转化"),
+    ("leads_stage_unset", "No stage yet (worked as new)", "未设阶段（按新线索处理）"),
     ("leads_column_empty", "No leads here.", "此阶段暂无线索。"),
     ("leads_more", "More in this stage", "查看此阶段更多线索"),
     ("leads_score", "Score", "评分"),

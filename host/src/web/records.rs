@@ -171,7 +171,8 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
     let searchable = obj.fields.iter().any(|f| f.blind_index && f.classification.is_encrypted() && perms.field(&obj, f).in_clear());
     let mut query = ListQuery { limit: PAGE_SIZE, after: q.after.clone().filter(|a| !a.is_empty()), search: q.q.clone().filter(|s| !s.trim().is_empty()), ..Default::default() };
     let (field, op, value) = (q.field.clone().unwrap_or_default(), q.op.clone().unwrap_or_else(|| "eq".into()), q.value.clone().unwrap_or_default());
-    if !field.is_empty() && !value.is_empty() {
+    // "is empty" needs no value; the other comparisons do.
+    if !field.is_empty() && (!value.is_empty() || op == "empty") {
         let op_parsed = FilterOp::parse(&op).ok_or_else(|| WebError::new(StatusCode::BAD_REQUEST, "unknown comparison"))?;
         query.filters.push(Filter { field: field.clone(), op: op_parsed, value: FilterValue::Text(value.clone()) });
     }

@@ -220,20 +220,39 @@ fn local(at_micros: i64, offset_minutes: i32) -> (u8, String) {
 
 const READ_ACTIONS: &str = "('read', 'list', 'export', 'reveal')";
 
-/// Evaluates every rule over the entries written since the last evaluation; returns the number
-/// of alerts raised.
+/// Most audit entries one evaluation reads in one transaction. A backlog (the first start after
+/// a bulk import, a node that was down) is worked through batch by batch, so the write lock is
+/// held for a few milliseconds at a time and the rows read stay few, however long the backlog.
+const EVALUATION_BATCH: i64 = 5_000;
+
+/// Evaluates every rule over the entries written since the last evaluation, a batch at a time
+/// until none is left; returns the number of alerts raised.
 pub async fn evaluate(db: &Db, audit: &Audit) -> Result<usize> {
+    let mut raised = 0;
+    loop {
+        let (n, more) = evaluate_batch(db, audit).await?;
+        raised += n;
+        if !more {
+            return Ok(raised);
+        }
+    }
+}
+
+/// Evaluates the rules over at most [`EVALUATION_BATCH`] entries after the cursor; answers the
+/// alerts raised and whether entries remain.
+async fn evaluate_batch(db: &Db, audit: &Audit) -> Result<(usize, bool)> {
     let rules = rules(db).await?;
     let now = now_micros();
     let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO alert_cursor (id, last_seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING").execute(&mut *tx).await?;
     let cursor: i64 = sqlx::query_scalar(&format!("SELECT last_seq FROM alert_cursor WHERE id = 1{}", db.for_update())).fetch_one(&mut *tx).await?;
-    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log").fetch_one(&mut *tx).await?;
-    let max = max.unwrap_or(0);
-    if max <= cursor {
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log").fetch_one(&mut *tx).await?;
+    let last = last.unwrap_or(0);
+    if last <= cursor {
         tx.rollback().await.map_err(StoreError::from)?;
-        return Ok(0);
+        return Ok((0, false));
     }
+    let max = last.min(cursor + EVALUATION_BATCH);
     let mut raises = Vec::new();
     // Sliding-window counts, for actors active since the cursor.
     for (rule, t, cond) in [
@@ -380,7 +399,7 @@ pub async fn evaluate(db: &Db, audit: &Audit) -> Result<usize> {
     sqlx::query("UPDATE alert_cursor SET last_seq = $1 WHERE id = 1").bind(max).execute(&mut *tx).await?;
     audit.append(&mut tx, events).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(raised)
+    Ok((raised, max < last))
 }
 
 /// Delivers pending alerts to the webhook: JSON, with an HMAC of the body when a secret is set
@@ -477,5 +496,46 @@ mod tests {
         r.working_hours.start_hour = 20;
         r.working_hours.end_hour = 7;
         assert!(r.validate().is_err());
+    }
+
+    /// A backlog longer than a batch is read a batch per transaction, and nothing in it is missed:
+    /// the watched action at its very end raises its alert.
+    #[tokio::test]
+    async fn a_backlog_is_evaluated_a_batch_at_a_time_to_its_end() {
+        use crate::app::{App, Settings};
+        use crate::crypto::RootKeyring;
+        use crate::crypto::root::RootKeySource;
+        use crate::store::Location;
+        let tmp = tempfile::tempdir().unwrap();
+        let key = tmp.path().join("root.key");
+        RootKeyring::create_file(&key).unwrap();
+        let settings = Settings { location: Location::DataDir(tmp.path().join("data")), root_key: RootKeySource::File(key) };
+        App::init(&settings, "admin", "correct-horse-battery-staple").await.unwrap();
+        let app = App::open(&settings).await.unwrap();
+        let (db, audit) = (&app.db, app.gate.audit());
+        assert_eq!(evaluate(db, audit).await.unwrap(), 0, "what setting up wrote raises nothing");
+        let cursor = || async { sqlx::query_scalar::<_, i64>("SELECT last_seq FROM alert_cursor WHERE id = 1").fetch_one(db.reader()).await.unwrap() };
+        let start = cursor().await;
+        // A system actor: the rules about people's hours and reads stay out of it.
+        let someone = Actor::system("bulk-import");
+        for _ in 0..5 {
+            let mut tx = db.begin_write().await.unwrap();
+            audit.append(&mut tx, (0..2_400).map(|_| Event::new(&someone, "session.renewed", Outcome::Allowed)).collect()).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let mut tx = db.begin_write().await.unwrap();
+        audit.append(&mut tx, vec![Event::new(&someone, "plugin.note.dsr.reminder", Outcome::Allowed).detail("a request is due")]).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(evaluate_batch(db, audit).await.unwrap(), (0, true), "one batch, and more to come");
+        assert_eq!(cursor().await, start + EVALUATION_BATCH);
+        assert_eq!(evaluate(db, audit).await.unwrap(), 1, "the rest, to the watched action at the end");
+        assert_eq!(cursor().await, start + 12_001);
+        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE rule = 'watched_action'").fetch_one(db.reader()).await.unwrap();
+        assert_eq!(open, 1);
+        // The alert's own entry is left for the next round: evaluation does not chase its own tail.
+        assert_eq!(evaluate_batch(db, audit).await.unwrap(), (0, false));
+        assert_eq!(cursor().await, start + 12_002);
+        app.db.close().await;
     }
 }

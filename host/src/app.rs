@@ -119,3 +119,16 @@ impl App {
         Ok(())
     }
 }
+
+/// A fresh embedded host in a temporary folder, for tests that need the whole of it (the folder
+/// goes when the returned guard does).
+#[cfg(test)]
+pub async fn test_app() -> (tempfile::TempDir, App) {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("root.key");
+    RootKeyring::create_file(&key).unwrap();
+    let settings = Settings { location: Location::DataDir(tmp.path().join("data")), root_key: RootKeySource::File(key) };
+    App::init(&settings, "admin", "correct-horse-battery-staple").await.unwrap();
+    let app = App::open(&settings).await.unwrap();
+    (tmp, app)
+}

@@ -155,16 +155,7 @@ mod tests {
     #[tokio::test]
     async fn a_conditioned_grant_reaches_one_record_only_while_its_person_consents() {
         use crate::access::{AccessError, Principal, WriteOptions};
-        use crate::app::{App, Settings};
-        use crate::crypto::RootKeyring;
-        use crate::crypto::root::RootKeySource;
-        use crate::store::Location;
-        let tmp = tempfile::tempdir().unwrap();
-        let key = tmp.path().join("root.key");
-        RootKeyring::create_file(&key).unwrap();
-        let settings = Settings { location: Location::DataDir(tmp.path().join("data")), root_key: RootKeySource::File(key) };
-        App::init(&settings, "admin", "correct-horse-battery-staple").await.unwrap();
-        let app = App::open(&settings).await.unwrap();
+        let (_tmp, app) = crate::app::test_app().await;
         let host = app.gate.records(&Principal::system("test"));
         let input = |v: Value| v.as_object().unwrap().clone();
         let ada = host.create("contact", &input(json!({"last_name": "Lovelace"})), WriteOptions::default()).await.unwrap().id;

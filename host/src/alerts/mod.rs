@@ -502,16 +502,7 @@ mod tests {
     /// the watched action at its very end raises its alert.
     #[tokio::test]
     async fn a_backlog_is_evaluated_a_batch_at_a_time_to_its_end() {
-        use crate::app::{App, Settings};
-        use crate::crypto::RootKeyring;
-        use crate::crypto::root::RootKeySource;
-        use crate::store::Location;
-        let tmp = tempfile::tempdir().unwrap();
-        let key = tmp.path().join("root.key");
-        RootKeyring::create_file(&key).unwrap();
-        let settings = Settings { location: Location::DataDir(tmp.path().join("data")), root_key: RootKeySource::File(key) };
-        App::init(&settings, "admin", "correct-horse-battery-staple").await.unwrap();
-        let app = App::open(&settings).await.unwrap();
+        let (_tmp, app) = crate::app::test_app().await;
         let (db, audit) = (&app.db, app.gate.audit());
         assert_eq!(evaluate(db, audit).await.unwrap(), 0, "what setting up wrote raises nothing");
         let cursor = || async { sqlx::query_scalar::<_, i64>("SELECT last_seq FROM alert_cursor WHERE id = 1").fetch_one(db.reader()).await.unwrap() };

@@ -246,7 +246,7 @@ fn leads_without_a_stage_have_a_column_of_their_own_and_are_worked_as_new() {
         assert!(all.body.contains("<option value=\"empty\" selected>is empty</option>"), "the list's filter says what it shows");
         assert!(all.body.contains("Bare13") && !all.body.contains("Staged"));
 
-        // Moved from the board like a new lead; the column goes when it is empty.
+        // Moved from the board like a new lead.
         let csrf = w.csrf();
         let r = w.post(&format!("/leads/{first}/stage"), &[("_csrf", &csrf), ("to", "contacted")], None);
         assert_eq!(r.status, 303, "{}", r.body);

@@ -956,7 +956,7 @@ impl RecordAccess {
                 }
                 let owner = match &f.value {
                     FilterValue::Text(s) | FilterValue::Json(Value::String(s)) if f.op == FilterOp::Eq => s.clone(),
-                    _ => return Err(AccessError::BadRequest("`owner_id` filters compare with eq and a user id".into())),
+                    _ => return Err(AccessError::BadRequest("`owner_id` filters compare with eq and a user id, or ask for empty".into())),
                 };
                 c.push("r.owner_id", "=", Arg::Text(owner));
                 continue;

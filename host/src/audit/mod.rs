@@ -237,20 +237,27 @@ impl Audit {
         if events.is_empty() {
             return Ok(());
         }
-        let head = sqlx::query(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", self.db.for_update()))
-            .fetch_optional(&mut **tx)
-            .await?;
-        let (mut seq, mut prev): (i64, String) = match head {
-            Some(r) => (r.try_get(0)?, r.try_get(1)?),
+        // The head, and when its entry was stamped (read in the same statement).
+        let head = sqlx::query(&format!(
+            "SELECT seq, hash, (SELECT at FROM audit_log WHERE audit_log.seq = audit_head.seq) FROM audit_head WHERE id = 1{}",
+            self.db.for_update()
+        ))
+        .fetch_optional(&mut **tx)
+        .await?;
+        let (mut seq, mut prev, last_at): (i64, String, Option<i64>) = match head {
+            Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
             None => {
                 sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)")
                     .bind(GENESIS)
                     .execute(&mut **tx)
                     .await?;
-                (0, GENESIS.to_string())
+                (0, GENESIS.to_string(), None)
             }
         };
-        let at = now_micros();
+        // Time never goes backwards along the chain (a clock stepped back, a node whose clock is
+        // behind another's): an entry is stamped no earlier than the one before it. A time
+        // window is then one range of sequence numbers, which is how the explorer reads it.
+        let at = now_micros().max(last_at.unwrap_or(i64::MIN));
         let mut entries = Vec::with_capacity(events.len());
         for ev in events {
             seq += 1;

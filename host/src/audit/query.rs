@@ -46,11 +46,24 @@ pub async fn query(db: &Db, f: &AuditFilter) -> Result<AuditPage, sqlx::Error> {
     text(&mut c, "outcome", &f.outcome);
     text(&mut c, "object", &f.object);
     text(&mut c, "record_id", &f.record_id);
+    // A time window becomes the range of sequence numbers it covers, found at its two ends
+    // through `audit_at` (entries are stamped in chain order, see `Audit::append`), so a page of a
+    // window reads the first entries of one range rather than every entry of the window.
     if let Some(v) = f.from {
         c.push("at", ">=", Arg::Int(v));
+        let first: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1").bind(v).fetch_optional(db.reader()).await?;
+        match first {
+            Some(seq) => c.push("seq", ">=", Arg::Int(seq)),
+            None => return Ok(AuditPage { entries: Vec::new(), next_before: None }),
+        }
     }
     if let Some(v) = f.to {
         c.push("at", "<", Arg::Int(v));
+        let last: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1").bind(v).fetch_optional(db.reader()).await?;
+        match last {
+            Some(seq) => c.push("seq", "<=", Arg::Int(seq)),
+            None => return Ok(AuditPage { entries: Vec::new(), next_before: None }),
+        }
     }
     if let Some(v) = f.before_seq {
         c.push("seq", "<", Arg::Int(v));
@@ -68,3 +81,43 @@ pub async fn query(db: &Db, f: &AuditFilter) -> Result<AuditPage, sqlx::Error> {
     Ok(AuditPage { entries, next_before })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, Event, Outcome};
+
+    /// An entry written after one stamped later than the clock (a node whose clock was ahead) is
+    /// stamped no earlier than it, and a time window still finds exactly its entries.
+    #[tokio::test]
+    async fn time_never_goes_backwards_along_the_chain_and_a_window_is_a_range() {
+        let (_tmp, app) = crate::app::test_app().await;
+        let (db, audit) = (&app.db, app.gate.audit());
+        let who = &Actor::system("clock-test");
+        let append = |action: &'static str| async move {
+            let mut tx = db.begin_write().await.unwrap();
+            audit.append(&mut tx, vec![Event::new(who, action, Outcome::Allowed)]).await.unwrap();
+            tx.commit().await.unwrap();
+            sqlx::query_as::<_, (i64, i64)>("SELECT seq, at FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_one(db.reader()).await.unwrap()
+        };
+        let (early_seq, early_at) = append("test.early").await;
+        let ahead = early_at + 3_600_000_000;
+        let (ahead_seq, _) = append("test.ahead").await;
+        let mut tx = db.begin_write().await.unwrap();
+        sqlx::query("UPDATE audit_log SET at = $1 WHERE seq = $2").bind(ahead).bind(ahead_seq).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let (after_seq, after_at) = append("test.after").await;
+        assert!(after_at >= ahead, "stamped no earlier than the entry before it");
+
+        let window = |from: Option<i64>, to: Option<i64>| async move {
+            let f = AuditFilter { actor: Some("clock-test".into()), from, to, limit: 10, ..Default::default() };
+            query(db, &f).await.unwrap().entries.iter().map(|e| e.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(window(Some(ahead), None).await, [after_seq, ahead_seq]);
+        assert_eq!(window(None, Some(ahead)).await, [early_seq]);
+        assert_eq!(window(Some(early_at), Some(early_at + 1)).await, [early_seq]);
+        assert_eq!(window(Some(after_at + 1), None).await, Vec::<i64>::new(), "nothing after the last entry");
+        assert_eq!(window(None, Some(early_at)).await, Vec::<i64>::new(), "nothing of this actor before the first");
+        app.db.close().await;
+    }
+}

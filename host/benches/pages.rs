@@ -144,6 +144,9 @@ fn main() {
         ("search by email", &admin, format!("/records/contact?{q}"), format!("/api/v1/records/contact?{q}")),
         ("record page (related, timeline, history)", &admin, format!("/records/contact/{id}"), format!("/api/v1/records/contact/{id}")),
         ("audit explorer, first page", &admin, "/audit".into(), "/api/v1/audit?limit=100".into()),
+        // The seeding's actor wrote every record: the busiest actor there is.
+        ("audit explorer, by the busiest actor", &admin, "/audit?actor=demo".into(), "/api/v1/audit?actor=demo&limit=100".into()),
+        ("audit explorer, a window of the whole history", &admin, "/audit?from=2000-01-01T00:00&to=2100-01-01T00:00".into(), "/api/v1/audit?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=100".into()),
     ];
     let mut rows = Vec::new();
     for (name, who, page, api) in &cases {

@@ -49,19 +49,16 @@ pub async fn query(db: &Db, f: &AuditFilter) -> Result<AuditPage, sqlx::Error> {
     // A time window becomes the range of sequence numbers it covers, found at its two ends
     // through `audit_at` (entries are stamped in chain order, see `Audit::append`), so a page of a
     // window reads the first entries of one range rather than every entry of the window.
-    if let Some(v) = f.from {
-        c.push("at", ">=", Arg::Int(v));
-        let first: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1").bind(v).fetch_optional(db.reader()).await?;
-        match first {
-            Some(seq) => c.push("seq", ">=", Arg::Int(seq)),
-            None => return Ok(AuditPage { entries: Vec::new(), next_before: None }),
-        }
-    }
-    if let Some(v) = f.to {
-        c.push("at", "<", Arg::Int(v));
-        let last: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1").bind(v).fetch_optional(db.reader()).await?;
-        match last {
-            Some(seq) => c.push("seq", "<=", Arg::Int(seq)),
+    let ends = [
+        (f.from, ">=", "SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1", ">="),
+        (f.to, "<", "SELECT seq FROM audit_log WHERE at < $1 ORDER BY at DESC, seq DESC LIMIT 1", "<="),
+    ];
+    for (at, at_op, end_sql, seq_op) in ends {
+        let Some(at) = at else { continue };
+        c.push("at", at_op, Arg::Int(at));
+        match sqlx::query_scalar::<_, i64>(end_sql).bind(at).fetch_optional(db.reader()).await? {
+            Some(seq) => c.push("seq", seq_op, Arg::Int(seq)),
+            // No entry on this side of the end: the window is empty.
             None => return Ok(AuditPage { entries: Vec::new(), next_before: None }),
         }
     }
@@ -80,7 +77,6 @@ pub async fn query(db: &Db, f: &AuditFilter) -> Result<AuditPage, sqlx::Error> {
     };
     Ok(AuditPage { entries, next_before })
 }
-
 
 #[cfg(test)]
 mod tests {

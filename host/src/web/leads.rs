@@ -173,13 +173,17 @@ async fn board_page(state: &AppState, u: &WebUser, c: Chrome, error: Option<Stri
     let mut columns = Vec::new();
     // Leads created without a stage (by import, the API or a form) come first, in a column of
     // their own shown only when there are some; the plugin works them as new.
-    let unset = std::iter::once((String::new(), Filter { field: "stage".into(), op: FilterOp::Empty, value: FilterValue::Text(String::new()) }));
-    for (stage, filter) in unset.chain(column_stages(&options).into_iter().map(|s| (s.clone(), eq("stage", &s)))) {
-        let worked_as = if stage.is_empty() { "new" } else { stage.as_str() };
+    for stage in std::iter::once(String::new()).chain(column_stages(&options)) {
+        let unset = stage.is_empty();
+        let (filter, op) = if unset {
+            (Filter { field: "stage".into(), op: FilterOp::Empty, value: FilterValue::Text(String::new()) }, "empty")
+        } else {
+            (eq("stage", &stage), "eq")
+        };
+        let worked_as = if unset { "new" } else { stage.as_str() };
         let sort = by_score.then(|| Sort { field: "score".into(), descending: true });
-        let (op, value) = (if stage.is_empty() { "empty" } else { "eq" }, stage.clone());
         let page = records.list(LEAD, &ListQuery { filters: vec![filter], sort, limit: COLUMN_PAGE, ..Default::default() }).await?;
-        if stage.is_empty() && page.records.is_empty() {
+        if unset && page.records.is_empty() {
             continue;
         }
         let next: Vec<(String, String)> = if may_move { next_stages(worked_as).iter().filter(|s| options.iter().any(|o| o == *s)).map(|s| (s.to_string(), stage_label(u.lang, s))).collect() } else { Vec::new() };
@@ -197,14 +201,14 @@ async fn board_page(state: &AppState, u: &WebUser, c: Chrome, error: Option<Stri
             })
             .collect();
         let more = page.next.map(|after| {
-            let mut pairs = vec![("field", "stage".to_string()), ("op", op.into()), ("value", value)];
+            let mut pairs = vec![("field", "stage".to_string()), ("op", op.into()), ("value", stage.clone())];
             if by_score {
                 pairs.push(("sort", "-score".into()));
             }
             pairs.push(("after", after));
             format!("/records/lead?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
         });
-        let (key, label) = if stage.is_empty() { ("unset".to_string(), u.lang.t("leads_stage_unset").to_string()) } else { (stage.clone(), stage_label(u.lang, &stage)) };
+        let (key, label) = if unset { ("unset".to_string(), u.lang.t("leads_stage_unset").to_string()) } else { (stage.clone(), stage_label(u.lang, &stage)) };
         columns.push(Column { label, key, stage, cards, more });
     }
     let status = if error.is_some() { StatusCode::CONFLICT } else { StatusCode::OK };

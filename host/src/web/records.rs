@@ -156,6 +156,12 @@ fn is_long(def: &FieldDef) -> bool {
     matches!(def.field_type, FieldType::Text { max_len } if max_len.is_none_or(|n| n > 500))
 }
 
+/// Whether a list's filter form (or the export of what it shows) asks for a filter: a field, and
+/// a value, which "is empty" does without.
+pub(super) fn form_asks_filter(field: &str, op: &str, value: &str) -> bool {
+    !field.is_empty() && (!value.is_empty() || op == "empty")
+}
+
 /// A list of records: one page at a time, by keyset (never a count of the whole table).
 pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<String>, Query(q): Query<ListParams>) -> Result<Response, WebError> {
     let perms = Effective::of(&u.principal);
@@ -171,8 +177,7 @@ pub async fn list(State(state): State<AppState>, u: WebUser, Path(object): Path<
     let searchable = obj.fields.iter().any(|f| f.blind_index && f.classification.is_encrypted() && perms.field(&obj, f).in_clear());
     let mut query = ListQuery { limit: PAGE_SIZE, after: q.after.clone().filter(|a| !a.is_empty()), search: q.q.clone().filter(|s| !s.trim().is_empty()), ..Default::default() };
     let (field, op, value) = (q.field.clone().unwrap_or_default(), q.op.clone().unwrap_or_else(|| "eq".into()), q.value.clone().unwrap_or_default());
-    // "is empty" needs no value; the other comparisons do.
-    if !field.is_empty() && (!value.is_empty() || op == "empty") {
+    if form_asks_filter(&field, &op, &value) {
         let op_parsed = FilterOp::parse(&op).ok_or_else(|| WebError::new(StatusCode::BAD_REQUEST, "unknown comparison"))?;
         query.filters.push(Filter { field: field.clone(), op: op_parsed, value: FilterValue::Text(value.clone()) });
     }

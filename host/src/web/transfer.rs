@@ -67,14 +67,10 @@ pub async fn import(State(state): State<AppState>, Path(object): Path<String>, S
 /// Asks for an export of what the list shows (its search and filter).
 pub async fn export(State(state): State<AppState>, Path(object): Path<String>, SignedForm(u, form): SignedForm) -> Result<Response, WebError> {
     let mut filters = Vec::new();
-    // The same filter as the list's: "is empty" needs no value, the other comparisons do.
-    let op = form.text("op").unwrap_or_else(|| "eq".into());
-    if let Some(field) = form.text("field") {
-        match form.text("value") {
-            Some(value) => filters.push(ExportFilter { field, op, value }),
-            None if op == "empty" => filters.push(ExportFilter { field, op, value: String::new() }),
-            None => {}
-        }
+    // The same filter as the list's.
+    let (field, op, value) = (form.text("field").unwrap_or_default(), form.text("op").unwrap_or_else(|| "eq".into()), form.text("value").unwrap_or_default());
+    if super::records::form_asks_filter(&field, &op, &value) {
+        filters.push(ExportFilter { field, op, value });
     }
     let req = ExportRequest { object, format: ExportFormat::Csv, filters, search: form.text("q") };
     let info = state.gate.request_export(&u.principal, req).await?;
